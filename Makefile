@@ -1,0 +1,44 @@
+# Keygate — `make run` to start, `make test` to run the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test test-fast lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+## run: install, migrate, create the operator account on first run, serve on http://$HOST:$PORT
+run: $(VENV)/.installed
+	@$(PY) scripts/bootstrap_env.py
+	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py collectstatic --noinput -v0
+	@$(PY) manage.py setup_operator
+	@$(PY) -m config.serve
+
+## test: the whole suite (installs Chromium, PostgreSQL and Redis from Debian packages when missing)
+test: $(VENV)/.dev-installed
+	@bash scripts/install_system_deps.sh
+	@bash scripts/services.sh start
+	@eval "$$(bash scripts/services.sh env)" && $(PY) -m pytest
+
+## test-fast: unit tests only (no live servers, browser, PostgreSQL or Redis)
+test-fast: $(VENV)/.dev-installed
+	$(PY) -m pytest -m "not live and not browser and not multi"
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.dev-installed
+	@bash scripts/install_system_deps.sh
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,303 @@
+"""Operators' admin for keys and their audit trail.
+
+Writes go through :mod:`keys.services`. "Add key" and "rotate" render the new key once, in the
+POST response itself (no redirect, no message storage, ``Cache-Control: no-store``), so the
+plaintext never lands in a session, a cookie or the database. No page shows the hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.translation import gettext_lazy as _
+
+from keys import services
+from keys.constants import EXPIRING_SOON, GRACE_CHOICES, KeyStatus
+from keys.models import APIKey, KeyEvent
+
+VIA = "admin"
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The peer address of the request (proxies are not trusted here)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return list(KeyStatus.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> QuerySet[APIKey]:
+        now = timezone.now()
+        live = Q(revoked_at__isnull=True)
+        not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        match self.value():
+            case KeyStatus.REVOKED:
+                return queryset.filter(revoked_at__isnull=False)
+            case KeyStatus.EXPIRED:
+                return queryset.filter(live, expires_at__lte=now)
+            case KeyStatus.EXPIRING:
+                return queryset.filter(live, expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON)
+            case KeyStatus.ACTIVE:
+                return queryset.filter(live, not_expired).exclude(expires_at__lte=now + EXPIRING_SOON)
+        return queryset
+
+
+class KeyCreateForm(forms.Form):
+    """The admin's "Add key" form; validation of values is left to keys.services."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    model_patterns = forms.CharField(
+        label=_("Models"),
+        required=False,
+        help_text=_('Comma-separated model patterns, e.g. "gpt-4o, claude-*" or "*" for every model.'),
+    )
+    owner = forms.ModelChoiceField(label=_("Owner"), queryset=None, required=False)
+    expires_at = forms.SplitDateTimeField(label=_("Expires"), required=False, widget=admin.widgets.AdminSplitDateTime)
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    is_management = forms.BooleanField(
+        label=_("Management key"), required=False, help_text=_("May manage keys over the REST API; cannot call models.")
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from django.contrib.auth import get_user_model
+
+        self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+
+
+class KeyChangeForm(forms.ModelForm):
+    """Editable fields of an existing key; patterns as one comma-separated line."""
+
+    model_patterns = forms.CharField(label=_("Models"), required=False)
+
+    class Meta:
+        model = APIKey
+        fields = ["name", "description", "model_patterns", "expires_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance and self.instance.pk:
+            self.initial["model_patterns"] = ", ".join(self.instance.model_patterns)
+
+    def clean_model_patterns(self) -> list[str]:
+        if self.instance.is_management:
+            return []
+        try:
+            return services.clean_model_patterns(self.cleaned_data["model_patterns"] or "")
+        except services.KeyServiceError as error:
+            raise forms.ValidationError(error.message) from None
+
+
+class RotateForm(forms.Form):
+    grace = forms.ChoiceField(
+        label=_("The old key keeps working for"),
+        choices=[("now", _("no time: stop now")), ("1h", _("1 hour")), ("24h", _("24 hours")), ("7d", _("7 days"))],
+        initial="24h",
+    )
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "masked_key", "owner", "models", "status_badge", "created_at", "expires_at", "last_used_at"]
+    list_filter = [StatusFilter, "owner", "is_management"]
+    search_fields = ["name", "public_id", "owner__username", "description"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created_at"
+    actions = ["revoke_keys", "rotate_keys"]
+    form = KeyChangeForm
+    readonly_fields = [
+        "masked_key",
+        "owner",
+        "status_badge",
+        "is_management",
+        "created_at",
+        "revoked_at",
+        "revoked_by",
+        "rotated_from",
+        "last_used_at",
+        "last_used_ip",
+    ]
+    fieldsets = [
+        (None, {"fields": ["masked_key", "name", "description", "owner", "status_badge", "is_management"]}),
+        (_("Access"), {"fields": ["model_patterns", "expires_at"]}),
+        (
+            _("History"),
+            {"fields": ["created_at", "rotated_from", "revoked_at", "revoked_by", "last_used_at", "last_used_ip"]},
+        ),
+    ]
+
+    @admin.display(description=_("key"), ordering="public_id")
+    def masked_key(self, obj: APIKey) -> str:
+        return obj.masked
+
+    @admin.display(description=_("models"))
+    def models(self, obj: APIKey) -> str:
+        return ", ".join(obj.model_patterns) or ("(management)" if obj.is_management else "-")
+
+    @admin.display(description=_("status"))
+    def status_badge(self, obj: APIKey) -> str:
+        return obj.status().label
+
+    def has_delete_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        return False  # keys are revoked, never deleted: the audit trail must survive
+
+    def has_change_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        if obj is not None and obj.is_revoked:
+            return False  # revoked keys are read-only
+        return super().has_change_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not self.has_change_permission(request):
+            actions.pop("revoke_keys", None)
+            actions.pop("rotate_keys", None)
+        return actions
+
+    # --- add: render the new key once --------------------------------------------------------
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = KeyCreateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                key, raw = services.key_create(
+                    name=data["name"],
+                    model_patterns=data["model_patterns"] or "",
+                    owner=data["owner"],
+                    expires_at=data["expires_at"],
+                    description=data["description"],
+                    is_management=data["is_management"],
+                    actor=request.user,
+                    via=VIA,
+                    ip=client_ip(request),
+                )
+            except services.KeyServiceError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                self.log_addition(request, key, [{"added": {}}])
+                return self._show_new_keys(request, [(key, raw)], _("Key created"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add API key"),
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/keys/apikey/add.html", context)
+
+    def _show_new_keys(self, request: HttpRequest, created: list[tuple[APIKey, str]], title: str) -> HttpResponse:
+        context = {**self.admin_site.each_context(request), "title": title, "opts": self.opts, "created": created}
+        response = TemplateResponse(request, "admin/keys/apikey/created.html", context)
+        return _no_store(response.render())
+
+    # --- change: through key_update ----------------------------------------------------------
+
+    def save_model(self, request: HttpRequest, obj: APIKey, form: forms.ModelForm, change: bool) -> None:
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+        if not changes:
+            return
+        try:
+            updated = services.key_update(
+                key=APIKey.objects.get(pk=obj.pk), actor=request.user, via=VIA, ip=client_ip(request), **changes
+            )
+        except services.KeyServiceError as error:
+            messages.error(request, error.message)
+            obj.refresh_from_db()
+            return
+        obj.__dict__.update({name: getattr(updated, name) for name in changes})
+
+    # --- actions -----------------------------------------------------------------------------
+
+    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        done, skipped = 0, 0
+        for key in queryset:
+            try:
+                services.key_revoke(key=key, actor=request.user, via=VIA, ip=client_ip(request))
+                done += 1
+            except services.KeyServiceError:
+                skipped += 1
+        if done:
+            messages.success(request, _("Revoked %(n)d key(s).") % {"n": done})
+        if skipped:
+            messages.warning(request, _("%(n)d key(s) were already revoked.") % {"n": skipped})
+
+    @admin.action(description=_("Rotate selected keys…"), permissions=["change"])
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> HttpResponse | None:
+        form = RotateForm(request.POST if "confirm_rotate" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            grace = GRACE_CHOICES[form.cleaned_data["grace"]]
+            created, errors = [], []
+            for key in queryset:
+                try:
+                    created.append(
+                        services.key_rotate(key=key, grace=grace, actor=request.user, via=VIA, ip=client_ip(request))
+                    )
+                except services.KeyServiceError as error:
+                    errors.append(error.message)
+            for message in errors:
+                messages.error(request, message)
+            if created:
+                return self._show_new_keys(request, created, _("Keys rotated"))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Rotate keys"),
+            "opts": self.opts,
+            "form": form,
+            "keys": queryset,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/keys/apikey/rotate.html", context)
+
+
+@admin.register(KeyEvent)
+class KeyEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only."""
+
+    list_display = ["created_at", "action", "key_masked", "key_name", "actor", "actor_label", "ip"]
+    list_filter = ["action", "actor_label"]
+    search_fields = ["key__name", "key__public_id", "actor__username", "ip"]
+    list_select_related = ["key", "actor"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("key"), ordering="key__public_id")
+    def key_masked(self, obj: KeyEvent) -> str:
+        return obj.key.masked
+
+    @admin.display(description=_("name"), ordering="key__name")
+    def key_name(self, obj: KeyEvent) -> str:
+        return obj.key.name
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: KeyEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: KeyEvent | None = None) -> bool:
+        return False

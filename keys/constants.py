@@ -1,0 +1,61 @@
+"""Constants of the key domain."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+EXPIRING_SOON = timedelta(days=7)
+
+
+class KeyStatus(models.TextChoices):
+    ACTIVE = "active", _("active")
+    EXPIRING = "expiring", _("expiring")
+    EXPIRED = "expired", _("expired")
+    REVOKED = "revoked", _("revoked")
+
+
+class KeyAction(models.TextChoices):
+    CREATED = "created", _("created")
+    ROTATED = "rotated", _("rotated")
+    REVOKED = "revoked", _("revoked")
+    UPDATED = "updated", _("updated")
+
+
+class BudgetPeriod(models.TextChoices):
+    DAY = "day", _("day")
+    WEEK = "week", _("week")
+    MONTH = "month", _("month")
+    TOTAL = "total", _("total")
+
+
+# The grace choices offered when rotating (Stripe's "roll key").
+GRACE_CHOICES: dict[str, timedelta] = {
+    "now": timedelta(0),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+
+# Fields key_update() may change; everything else is fixed at creation.
+UPDATABLE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "model_patterns",
+        "metadata",
+        "expires_at",
+        "rpm_limit",
+        "tpm_limit",
+        "max_parallel",
+        "budget_tokens",
+        "budget_usd",
+        "budget_period",
+        "allowed_ips",
+    }
+)
+
+MAX_NAME_LENGTH = 100
+MAX_PATTERNS = 100

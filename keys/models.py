@@ -1,0 +1,124 @@
+"""The key store: API keys and their audit trail. Data and small properties only; every write
+goes through :mod:`keys.services`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from keys import crypto
+from keys.constants import EXPIRING_SOON, KeyStatus
+
+
+class APIKey(models.Model):
+    """A Keygate key. The plaintext is never stored: only ``public_id`` (for lookup and display)
+    and an argon2id hash of the whole key (``key_hash``)."""
+
+    public_id = models.CharField(max_length=crypto.PUBLIC_ID_LENGTH, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=255, editable=False)
+    last4 = models.CharField(max_length=4, editable=False)
+
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="api_keys",
+    )
+    model_patterns = models.JSONField(_("models"), default=list)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    is_management = models.BooleanField(
+        _("management key"),
+        default=False,
+        help_text=_("May manage keys over the REST API; cannot call any model."),
+    )
+
+    # Limits (all optional; enforced by the gateway).
+    rpm_limit = models.PositiveIntegerField(_("requests per minute"), null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
+    max_parallel = models.PositiveIntegerField(_("max parallel requests"), null=True, blank=True)
+    budget_tokens = models.PositiveBigIntegerField(_("token budget"), null=True, blank=True)
+    budget_usd = models.DecimalField(_("cost budget (USD)"), max_digits=12, decimal_places=4, null=True, blank=True)
+    budget_period = models.CharField(_("budget period"), max_length=8, blank=True, default="")
+    allowed_ips = models.JSONField(_("allowed client IPs"), default=list, blank=True)
+
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    rotated_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_to", editable=False
+    )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    last_used_ip = models.GenericIPAddressField(_("last used from"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.masked})"
+
+    @property
+    def masked(self) -> str:
+        return crypto.mask(self.prefix, self.public_id, self.last4)
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_revoked and not self.is_expired()
+
+    def status(self, now: datetime | None = None) -> KeyStatus:
+        now = now or timezone.now()
+        if self.is_revoked:
+            return KeyStatus.REVOKED
+        if self.is_expired(now):
+            return KeyStatus.EXPIRED
+        if self.expires_at is not None and self.expires_at - now <= EXPIRING_SOON:
+            return KeyStatus.EXPIRING
+        return KeyStatus.ACTIVE
+
+    def expires_in(self, now: datetime | None = None) -> timedelta | None:
+        if self.expires_at is None:
+            return None
+        return self.expires_at - (now or timezone.now())
+
+
+class KeyEvent(models.Model):
+    """One change to a key: who did what, when, from where. Never holds the key itself."""
+
+    key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(_("action"), max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(_("via"), max_length=64, blank=True)
+    ip = models.GenericIPAddressField(_("IP"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("key event")
+        verbose_name_plural = _("key events")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.key.masked} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,46 @@
+"""Shared fixtures: a small cast of users and helpers to make keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+
+from keys import services
+from keys.models import APIKey
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return User.objects.create_user("alice", "alice@example.com", "alice-password-1")
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return User.objects.create_user("bob", "bob@example.com", "bob-password-1")
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    return User.objects.create_superuser("operator", "ops@example.com", "operator-password-1")
+
+
+@pytest.fixture
+def make_key(db: None) -> Callable[..., tuple[APIKey, str]]:
+    def make(name: str = "test-key", model_patterns: str | list[str] = "*", **kwargs: Any) -> tuple[APIKey, str]:
+        return services.key_create(name=name, model_patterns=model_patterns, **kwargs)
+
+    return make
+
+
+def database_text() -> str:
+    """Every value of every table, as one string: for asserting that no secret was stored."""
+    chunks: list[str] = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            chunks.extend(str(value) for row in cursor.fetchall() for value in row)
+    return "\n".join(chunks)

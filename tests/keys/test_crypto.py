@@ -1,0 +1,124 @@
+"""The key format, checksum and hashing (keys/crypto.py)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+
+from keys import crypto
+
+PREFIX = "sk-kg"
+
+
+def test_generated_key_has_the_documented_format() -> None:
+    public_id, raw = crypto.generate_key(PREFIX)
+    assert raw.startswith(f"{PREFIX}-{public_id}")
+    body = raw[len(PREFIX) + 1 :]
+    assert len(body) == 12 + 32 + 6
+    assert crypto.KEY_BODY_RE.match(body)
+    assert raw[-6:] == crypto.checksum(raw[:-6])
+
+
+def test_parse_accepts_a_generated_key_and_returns_its_public_id() -> None:
+    public_id, raw = crypto.generate_key(PREFIX)
+    parsed = crypto.parse_key(raw, PREFIX)
+    assert parsed is not None and parsed.public_id == public_id
+
+
+def test_every_single_character_typo_fails_the_checksum() -> None:
+    _, raw = crypto.generate_key(PREFIX)
+    start = len(PREFIX) + 1
+    for position in range(start, len(raw)):
+        for replacement in crypto.ALPHABET:
+            if replacement == raw[position]:
+                continue
+            typo = raw[:position] + replacement + raw[position + 1 :]
+            assert crypto.parse_key(typo, PREFIX) is None, (position, replacement)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda k: k[:-1], id="one-character-short"),
+        pytest.param(lambda k: k + "A", id="one-character-long"),
+        pytest.param(lambda k: k.replace("sk-kg-", "sk-xx-"), id="another-prefix"),
+        pytest.param(lambda k: k.replace("sk-kg-", "sk-kg_"), id="wrong-separator"),
+        pytest.param(lambda k: k[:20] + "!" + k[21:], id="character-outside-alphabet"),
+        pytest.param(lambda k: " " + k, id="leading-space"),
+        pytest.param(lambda k: k.upper(), id="upper-cased"),
+        pytest.param(lambda k: "", id="empty"),
+        pytest.param(lambda k: "' OR '1'='1", id="sql-injection"),
+    ],
+)
+def test_malformed_keys_are_rejected_offline(mangle) -> None:
+    _, raw = crypto.generate_key(PREFIX)
+    assert crypto.parse_key(mangle(raw), PREFIX) is None
+
+
+def test_parse_rejects_non_strings() -> None:
+    assert crypto.parse_key(None, PREFIX) is None  # type: ignore[arg-type]
+    assert crypto.parse_key(b"sk-kg-abc", PREFIX) is None  # type: ignore[arg-type]
+
+
+def test_the_secret_comes_from_the_secrets_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real_choice = secrets.choice
+
+    def spy(seq):
+        calls.append(1)
+        return real_choice(seq)
+
+    monkeypatch.setattr(crypto.secrets, "choice", spy)
+    crypto.generate_key(PREFIX)
+    assert len(calls) == 12 + 32
+
+
+def test_keys_are_unique_across_many_generations() -> None:
+    keys = {crypto.generate_key(PREFIX)[1] for _ in range(2000)}
+    assert len(keys) == 2000
+
+
+def test_custom_prefix_is_supported_and_validated() -> None:
+    _, raw = crypto.generate_key("acme-llm")
+    assert crypto.parse_key(raw, "acme-llm") is not None
+    assert crypto.parse_key(raw, "sk-kg") is None
+    with pytest.raises(ValueError):
+        crypto.generate_key("Bad Prefix")
+
+
+def test_hash_verifies_the_key_and_nothing_else() -> None:
+    hasher = crypto.make_hasher(time_cost=1, memory_cost_kib=64)
+    _, raw = crypto.generate_key(PREFIX)
+    _, other = crypto.generate_key(PREFIX)
+    stored = crypto.hash_key(hasher, raw)
+    assert stored.startswith("$argon2id$")
+    assert raw not in stored
+    assert crypto.verify_key_hash(hasher, stored, raw)
+    assert not crypto.verify_key_hash(hasher, stored, other)
+    assert not crypto.verify_key_hash(hasher, "not-a-hash", raw)
+
+
+def test_real_parameters_are_argon2id_owasp_minimum_and_cost_what_the_docs_say() -> None:
+    hasher = crypto.make_hasher()
+    _, raw = crypto.generate_key(PREFIX)
+    stored = crypto.hash_key(hasher, raw)
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    started = time.perf_counter()
+    assert crypto.verify_key_hash(hasher, stored, raw)
+    # Not a benchmark (see bench/): only a guard that nobody swapped in a trivial setting.
+    assert time.perf_counter() - started > 0.002
+
+
+def test_digest_depends_on_the_pepper() -> None:
+    _, raw = crypto.generate_key(PREFIX)
+    assert crypto.digest(b"pepper-1", raw) != crypto.digest(b"pepper-2", raw)
+    assert crypto.digest(b"pepper-1", raw) == crypto.digest(b"pepper-1", raw)
+
+
+def test_mask_shows_public_id_and_last_four_only() -> None:
+    public_id, raw = crypto.generate_key(PREFIX)
+    masked = crypto.mask(PREFIX, public_id, raw[-4:])
+    assert masked == f"{PREFIX}-{public_id}…{raw[-4:]}"
+    assert raw[len(PREFIX) + 13 : -6] not in masked
