@@ -122,3 +122,37 @@ class KeyEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.key.masked} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UsageRecord(models.Model):
+    """One proxied request: written by the gateway in batches, read by the dashboard and API."""
+
+    key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="usage")
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    endpoint = models.CharField(_("endpoint"), max_length=40)
+    model = models.CharField(_("model"), max_length=128, blank=True)
+    provider = models.CharField(_("provider"), max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField(_("status"))
+    input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
+    cost_usd = models.DecimalField(_("cost (USD)"), max_digits=14, decimal_places=8, default=0)
+    latency_ms = models.FloatField(_("latency (ms)"), default=0)
+    ttfb_ms = models.FloatField(_("time to first byte (ms)"), null=True, blank=True)
+    streamed = models.BooleanField(_("streamed"), default=False)
+    aborted = models.BooleanField(_("aborted by client"), default=False)
+    error_type = models.CharField(_("error"), max_length=64, blank=True)
+    request_id = models.CharField(_("request id"), max_length=128, blank=True, db_index=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("usage record")
+        verbose_name_plural = _("usage records")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["key", "-created_at"]), models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.request_id or self.pk} {self.model} {self.status_code}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
