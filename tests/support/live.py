@@ -1,0 +1,110 @@
+"""A real Keygate server process for live tests: uvicorn serving config.asgi on loopback.
+
+The server gets its own SQLite database (or DATABASE_URL / REDIS_URL passed in ``env``), and
+its stdout/stderr are captured to a log file so tests can assert nothing secret was logged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class KeygateServer:
+    """``KeygateServer(tmp_path, env={...}).start()``; ``.url``; ``.manage('keys', 'create', …)``."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, workers: int = 1) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.workdir / f"keygate-{self.port}.log"
+        self.workers = workers
+        base = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("OPENAI_", "ANTHROPIC_", "DJANGO_SUPERUSER_")) and key != "PYTEST_CURRENT_TEST"
+        }
+        self.env = {
+            **base,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "KEYGATE_ENV_FILE": str(self.workdir / "no.env"),
+            "KEYGATE_TESTING": "true",
+            "DEBUG": "false",
+            "SECRET_KEY": "live-test-secret-key-" + "x" * 40,
+            "KEYGATE_PEPPER": "live-test-pepper",
+            "DATABASE_URL": f"sqlite:///{self.workdir / 'keygate.sqlite3'}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "DEBUG",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a management command against this server's database."""
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, check=check
+        )
+
+    def create_key(self, *args: str) -> str:
+        """`keys create …` → the plaintext key (stdout holds only the key)."""
+        return self.manage("keys", "create", *args).stdout.strip()
+
+    def start(self, timeout: float = 30.0) -> KeygateServer:
+        self.manage("migrate", "--noinput", "-v0")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "config.asgi:application",
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on",
+                "--timeout-graceful-shutdown", "5",
+            ],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Keygate exited with {self.process.returncode}:\n{self.logs()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"Keygate did not become ready in {timeout}s:\n{self.logs()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> KeygateServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
