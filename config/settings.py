@@ -8,9 +8,11 @@ first run (scripts/bootstrap_env.py), so the quickstart needs no configuration.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +62,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "keys",
     "gateway",
 ]
@@ -74,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -157,6 +162,7 @@ STORAGES = {
 }
 
 # Tests and development serve static files straight from the apps (no collectstatic needed).
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 LOGIN_URL = "login"
@@ -183,6 +189,44 @@ SECURE_REFERRER_POLICY = "same-origin"
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI for the management REST API (/api/v1/schema/, docs at /api/docs/). Swagger UI's
+# files come from drf-spectacular-sidecar, served by Keygate itself: no CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Keygate management API",
+    "DESCRIPTION": (
+        "Create, list, update, rotate and revoke Keygate keys, and read their usage. "
+        "Authenticate with a management key (`Authorization: Bearer sk-kg-…`, made with "
+        "`python manage.py keys create --management` or the dashboard) or a dashboard session."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["keys.api.schema.only_management_api"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Content-Security-Policy (django-csp 4). Scripts only from Keygate itself: no inline script
+# anywhere (data for scripts travels in <script type="application/json">). Inline styles are
+# allowed because the Django admin and Swagger UI use a few; they cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 # --- Keygate -------------------------------------------------------------------------------
@@ -199,6 +243,10 @@ KEYGATE_ARGON2 = {
 if TESTING and not env.bool("KEYGATE_TEST_REAL_ARGON2", default=False):
     KEYGATE_ARGON2 = {"time_cost": 1, "memory_cost_kib": 64, "parallelism": 1}
 
+# A callable returning the model names the dashboard offers when creating a key (the
+# gateway's configured routes). Optional: when it cannot be imported, common names are offered.
+KEYGATE_MODEL_CHOICES = env.str("KEYGATE_MODEL_CHOICES", default="gateway.routing.model_choices")
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
@@ -208,3 +256,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
 }
+
+# Gateway (DESIGN §3). Without Redis, a key revoked in another process is refused within
+# KEYGATE_STATE_TTL seconds; in the process that revoked it, at once.
+KEYGATE_STATE_TTL = env.float("KEYGATE_STATE_TTL", default=1.0)
+KEYGATE_NEGATIVE_TTL = env.float("KEYGATE_NEGATIVE_TTL", default=5.0)
+KEYGATE_ROUTES_REFRESH = env.float("KEYGATE_ROUTES_REFRESH", default=10.0)
+# 32 MiB: room for a request carrying a few base64 images (a 20 MB image is ~27 MB encoded).
+KEYGATE_MAX_BODY_BYTES = env.int("KEYGATE_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+KEYGATE_MAX_RESPONSE_BYTES = env.int("KEYGATE_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)

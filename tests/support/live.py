@@ -6,6 +6,7 @@ its stdout/stderr are captured to a log file so tests can assert nothing secret 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -64,6 +65,28 @@ class KeygateServer:
     def create_key(self, *args: str) -> str:
         """`keys create …` → the plaintext key (stdout holds only the key)."""
         return self.manage("keys", "create", *args).stdout.strip()
+
+    def make_keys(self, *specs: dict) -> list[str]:
+        """Create several keys in one subprocess: each spec is keyword arguments of ``key_create``
+        (``owner`` as a username). Returns the plaintext keys in order."""
+        code = (
+            "import json, sys\n"
+            "from keys import services\n"
+            "out = []\n"
+            "for spec in json.loads(sys.stdin.read()):\n"
+            "    if spec.get('owner'): spec['owner'] = services.get_user(spec['owner'])\n"
+            "    out.append(services.key_create(**spec)[1])\n"
+            "print(json.dumps(out))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=self.env, input=json.dumps(list(specs)),
+            capture_output=True, text=True, check=True,
+        )
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def shell(self, code: str) -> str:
+        """Run Python in ``manage.py shell`` against this server's database; its stdout."""
+        return self.manage("shell", "-c", code).stdout
 
     def start(self, timeout: float = 30.0) -> KeygateServer:
         self.manage("migrate", "--noinput", "-v0")

@@ -1,0 +1,248 @@
+"""The gateway's ASGI application: the proxy hot path, mounted at /v1/ by config/asgi.py.
+
+Per request: match the endpoint → authenticate (cache; argon2 only on a key's first use in
+this process, in a worker thread) → permission classes → read and check the body → route →
+throttles → forward. A warm key costs no DB query and no thread hop. Errors are rendered in the
+endpoint's dialect with the request id; nothing unexpected ever reaches the client as a stack
+trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from gateway import views
+from gateway.authentication import KeyAuthentication
+from gateway.cache import KeyCache
+from gateway.dialects import render_error
+from gateway.exceptions import (
+    APIException,
+    BadRequest,
+    MethodNotAllowed,
+    ModelNotFound,
+    NotFound,
+    PermissionDenied,
+    UpstreamError,
+)
+from gateway.http import (
+    ClientDisconnected,
+    GatewayRequest,
+    Receive,
+    Scope,
+    Send,
+    base_headers,
+    new_request_id,
+    parse_json_object,
+    read_body,
+    require_model,
+    send_response,
+)
+from gateway.permissions import IsInferenceKey, ModelInScope
+from gateway.proxy import Forwarder, Outcome
+from gateway.routing import RoutingTable, load_table, sync_env_providers
+from gateway.usage import UsageWriter
+
+log = logging.getLogger("keygate.gateway")
+
+
+class GatewayApp:
+    """One per process. ``startup()``/``shutdown()`` run from the ASGI lifespan."""
+
+    # DRF permission classes: on the key (before the body is read), then on the request.
+    key_permission_classes = (IsInferenceKey,)
+    request_permission_classes = (ModelInScope,)
+
+    def __init__(self) -> None:
+        self.cache = KeyCache(
+            pepper=settings.KEYGATE_PEPPER.encode(),
+            prefix=settings.KEYGATE_KEY_PREFIX,
+            state_ttl=settings.KEYGATE_STATE_TTL,
+            negative_ttl=settings.KEYGATE_NEGATIVE_TTL,
+        )
+        self.authenticator = KeyAuthentication(self.cache)
+        self.key_permissions = [cls() for cls in self.key_permission_classes]
+        self.request_permissions = [cls() for cls in self.request_permission_classes]
+        self.forwarder = Forwarder(max_response_bytes=settings.KEYGATE_MAX_RESPONSE_BYTES)
+        self.usage = UsageWriter()
+        self.table = RoutingTable(routes=[], prices=[])
+        self.max_body = settings.KEYGATE_MAX_BODY_BYTES
+        self.started_at = int(time.time())
+        self._routes_dirty = False
+        self._background: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        from gateway import signals
+
+        await sync_to_async(sync_env_providers, thread_sensitive=False)()
+        self.table = await sync_to_async(load_table, thread_sensitive=False)()
+        signals.connect(self)
+        await self.forwarder.start()
+        self.usage.start()
+        self._background.append(asyncio.get_running_loop().create_task(self._refresh_routes()))
+
+    async def shutdown(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await self.usage.close()
+        await self.forwarder.close()
+        self.cache.close()
+
+    def routes_changed(self) -> None:
+        """Called (from any thread) when providers, routes or prices change in this process."""
+        self._routes_dirty = True
+
+    async def _refresh_routes(self) -> None:
+        interval = settings.KEYGATE_ROUTES_REFRESH
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.25)
+            if self._routes_dirty or time.monotonic() - last >= interval:
+                self._routes_dirty = False
+                last = time.monotonic()
+                try:
+                    self.table = await sync_to_async(load_table, thread_sensitive=False)()
+                except Exception:
+                    log.exception("reloading routes failed; keeping the previous table")
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = views.match(scope["path"])
+        dialect = endpoint.dialect if endpoint else views.dialect_for_path(scope["path"])
+        request = GatewayRequest.from_scope(scope, dialect, endpoint.name if endpoint else "")
+        outcome = Outcome()
+        if request.debug_auth:
+            send = _with_debug_headers(request, send)
+        try:
+            if endpoint is None:
+                raise NotFound(f"Unknown endpoint {scope['method']} {scope['path']}.")
+            if request.method not in endpoint.methods:
+                raise MethodNotAllowed(request.method, endpoint.methods)
+            if endpoint.requires_anthropic_version and not request.headers.get("anthropic-version"):
+                raise BadRequest("anthropic-version: header is required.")
+            await self._authorize(request)
+            if not endpoint.proxied:
+                handler = views.list_models if endpoint is views.ENDPOINTS["/v1/models"] else views.retrieve_model
+                await handler(request, self.table, send, self.started_at)
+                return
+            await self._prepare(request, receive)
+            route = self.table.resolve(request.model)
+            if route is None:
+                raise ModelNotFound(request.model)
+            outcome.provider = route.upstream.name
+            views.check_protocol(request, route.upstream.kind, request.model)
+            await self._forward(request, route, receive, send, outcome)
+        except ClientDisconnected:
+            return
+        except APIException as error:
+            outcome.status = error.status_code
+            outcome.error_type = getattr(error, "kind", None) or str(error.get_codes())
+            await self._send_error(request, send, error)
+        except Exception:
+            log.exception(
+                "unexpected error handling %s %s (request %s)", request.method, request.path, request.request_id
+            )
+            outcome.status, outcome.error_type = 500, "internal_error"
+            error = APIException("Keygate hit an internal error. The request id identifies it in the logs.")
+            await self._send_error(request, send, error)
+        finally:
+            if request.auth is not None and endpoint is not None and endpoint.proxied and request.model is not None:
+                self._record(request, outcome)
+
+    async def _authorize(self, request: GatewayRequest) -> None:
+        _, request.auth = await self.authenticator.aauthenticate(request)
+        _check(self.key_permissions, request, self)
+
+    async def _prepare(self, request: GatewayRequest, receive: Receive) -> None:
+        request.body = await read_body(request, receive, self.max_body)
+        request.json = parse_json_object(request.body)
+        request.model = require_model(request.json)
+        stream = request.json.get("stream", False)
+        if not isinstance(stream, bool):
+            raise BadRequest("The 'stream' parameter must be a boolean.", param="stream")
+        request.stream = stream
+        _check(self.request_permissions, request, self)
+
+    async def _forward(
+        self, request: GatewayRequest, route: Any, receive: Receive, send: Send, outcome: Outcome
+    ) -> None:
+        """Run the forward, cancelling it if the client disconnects first (closing the upstream request)."""
+        forward = asyncio.ensure_future(self.forwarder.forward(request, route, send, outcome))
+        watch = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((forward, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not forward.done():
+                forward.cancel()
+                outcome.aborted = True
+                outcome.error_type = outcome.error_type or "client_disconnected"
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await forward
+            watch.cancel()
+        if not outcome.aborted:
+            forward.result()  # re-raise the forward's error, if any
+
+    async def _send_error(self, request: GatewayRequest, send: Send, error: APIException) -> None:
+        status, headers, body = render_error(request.dialect, error, request.request_id)
+        headers.extend(base_headers(request))
+        try:
+            await send_response(send, status, headers, body)
+        except Exception:  # the response had already started (mid-stream failure): nothing more to send
+            log.debug("could not send error response for %s", request.request_id)
+
+    def _record(self, request: GatewayRequest, outcome: Outcome) -> None:
+        usage = outcome.usage
+        elapsed = time.perf_counter() - request.started
+        self.usage.record(
+            key_id=request.auth.id,
+            endpoint=request.endpoint,
+            model=request.model[:128],
+            provider=outcome.provider,
+            status_code=outcome.status or (499 if outcome.aborted else 0),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=self.table.cost(request.model, usage.input_tokens, usage.output_tokens),
+            latency_ms=round(elapsed * 1000, 3),
+            ttfb_ms=round(outcome.ttfb * 1000, 3) if outcome.ttfb is not None else None,
+            streamed=outcome.streamed,
+            aborted=outcome.aborted,
+            error_type=outcome.error_type[:64],
+            request_id=request.request_id,
+            client_ip=request.client_ip,
+        )
+
+
+def _check(permissions: list[Any], request: GatewayRequest, view: Any) -> None:
+    for permission in permissions:
+        if not permission.has_permission(request, view):
+            raise PermissionDenied(permission.message, getattr(permission, "code", None))
+
+
+def _with_debug_headers(request: GatewayRequest, send: Send) -> Send:
+    """Wrap ``send`` to add the X-Debug-Auth explanation to a successful response's headers."""
+
+    async def debug_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and request.auth_decision is not None:
+            message = {**message, "headers": [*message["headers"], *request.auth_decision.headers()]}
+        await send(message)
+
+    return debug_send
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+__all__ = ["GatewayApp", "UpstreamError", "new_request_id"]

@@ -1,0 +1,151 @@
+"""The proxy's request object and the small ASGI helpers around it.
+
+``GatewayRequest`` is deliberately tiny: the proxy path does not build a Django ``HttpRequest``
+(middleware, a thread hop, header munging) for every call. It offers what DRF-style policy
+classes use — ``headers``, ``auth``, ``user`` — plus what the proxy needs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway.dialects import Dialect, Headers
+from gateway.exceptions import BadRequest, PayloadTooLarge
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+MAX_MODEL_LENGTH = 256
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+@dataclass(slots=True, eq=False)
+class GatewayRequest:
+    scope: Scope
+    method: str
+    path: str
+    headers: dict[str, str]
+    client_ip: str | None
+    request_id: str
+    dialect: Dialect
+    endpoint: str
+    started: float = field(default_factory=time.perf_counter)
+    body: bytes = b""
+    json: dict[str, Any] | None = None
+    model: str | None = None
+    stream: bool = False
+    auth: Any = None
+    auth_decision: Any = None
+    user: Any = None
+
+    @property
+    def prefers_api_key_header(self) -> bool:
+        return self.dialect is Dialect.ANTHROPIC
+
+    @property
+    def debug_auth(self) -> bool:
+        return self.headers.get("x-debug-auth", "").lower() == "true"
+
+    @classmethod
+    def from_scope(cls, scope: Scope, dialect: Dialect, endpoint: str) -> GatewayRequest:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        incoming = headers.get("x-request-id") or headers.get("request-id") or ""
+        client = scope.get("client")
+        return cls(
+            scope=scope,
+            method=scope["method"],
+            path=scope["path"],
+            headers=headers,
+            client_ip=client[0] if client else None,
+            request_id=incoming if REQUEST_ID_RE.match(incoming) else new_request_id(),
+            dialect=dialect,
+            endpoint=endpoint,
+        )
+
+
+async def read_body(request: GatewayRequest, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing more than ``limit`` bytes (413) before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("Invalid Content-Length header.")
+        if int(declared) > limit:
+            raise PayloadTooLarge(
+                f"The request body is larger than the {limit // (1024 * 1024)} MiB this gateway accepts."
+            )
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"The request body is larger than the {limit // (1024 * 1024)} MiB this gateway accepts."
+                )
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong."""
+    if not body:
+        raise BadRequest("The request body is empty; send a JSON object.")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"The request body is not valid JSON ({_short(error)}).") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(f"The request body must be a JSON object, not {type(payload).__name__}.")
+    return payload
+
+
+def require_model(payload: dict[str, Any]) -> str:
+    model = payload.get("model")
+    if model is None:
+        raise BadRequest("You must provide a model parameter.", param="model")
+    if not isinstance(model, str) or not model.strip():
+        raise BadRequest("The 'model' parameter must be a non-empty string.", param="model")
+    if len(model) > MAX_MODEL_LENGTH or any(ord(c) < 32 for c in model):
+        raise BadRequest("The 'model' parameter is not a valid model name.", param="model")
+    return model
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+async def send_response(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def base_headers(request: GatewayRequest) -> Headers:
+    """Headers every proxy response carries: the request id, in both spellings."""
+    request_id = request.request_id.encode()
+    return [(b"x-request-id", request_id), (b"request-id", request_id)]

@@ -1,0 +1,233 @@
+"""Which upstream serves a model: an in-memory snapshot of providers, routes and prices.
+
+The snapshot is read from the database at start-up and re-read in the background (every
+``KEYGATE_ROUTES_REFRESH`` seconds, and soon after any change made in this process), so routing
+a request costs a list scan, not a query. Upstream URLs and credentials come only from here —
+never from a request (no SSRF through the body).
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from gateway.models import ModelPrice, Provider, ProviderKind, Route
+from gateway.providers.demo import DEMO_MODELS
+
+log = logging.getLogger(__name__)
+
+ENV_OPENAI = "openai"
+ENV_ANTHROPIC = "anthropic"
+ENV_DEMO = "demo"
+
+
+def _fernet() -> Fernet:
+    key = hashlib.sha256(b"keygate-provider-credentials:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encrypt_credential(plaintext: str) -> str:
+    """Encrypt an upstream credential for storage (Fernet, key derived from SECRET_KEY)."""
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt_credential(token: str) -> str | None:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except (InvalidToken, ValueError):
+        log.error("a stored provider credential could not be decrypted (was SECRET_KEY changed?)")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A provider as the proxy sees it. ``repr`` never shows the credential."""
+
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    credential: str | None = field(repr=False)
+    connect_timeout: float
+    first_byte_timeout: float
+    idle_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    pattern: str
+    upstream: Upstream
+    upstream_model: str
+    priority: int
+    listed_models: tuple[str, ...]
+
+    def matches(self, model: str) -> bool:
+        return self.pattern == model or ("*" in self.pattern and fnmatch.fnmatchcase(model, self.pattern))
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    pattern: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+
+
+@dataclass(slots=True)
+class RoutingTable:
+    routes: list[RouteEntry]
+    prices: list[Price]
+
+    def resolve(self, model: str) -> RouteEntry | None:
+        for route in self.routes:
+            if route.matches(model):
+                return route
+        return None
+
+    def listed_models(self) -> list[str]:
+        """Concrete model names the routes serve (for /v1/models and the dashboard)."""
+        names: list[str] = []
+        for route in self.routes:
+            candidates = list(route.listed_models)
+            if "*" not in route.pattern:
+                candidates.insert(0, route.pattern)
+            if route.upstream.kind == ProviderKind.DEMO and not route.listed_models:
+                candidates.extend(DEMO_MODELS)
+            for name in candidates:
+                if name not in names and self.resolve(name) is route:
+                    names.append(name)
+        return names
+
+    def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+        """USD cost from the most specific matching price (0 when no price is configured)."""
+        best = None
+        for price in self.prices:
+            if price.pattern == model or ("*" in price.pattern and fnmatch.fnmatchcase(model, price.pattern)):
+                if best is None or len(price.pattern.replace("*", "")) > len(best.pattern.replace("*", "")):
+                    best = price
+        if best is None:
+            return Decimal(0)
+        return (best.input_per_mtok * input_tokens + best.output_per_mtok * output_tokens) / Decimal(1_000_000)
+
+
+def _credential(provider: Provider) -> str | None:
+    if provider.api_key_env:
+        return os.environ.get(provider.api_key_env) or None
+    if provider.api_key_encrypted:
+        return decrypt_credential(provider.api_key_encrypted)
+    return None
+
+
+def load_table() -> RoutingTable:
+    """Read enabled routes, their providers and prices (three small queries)."""
+    upstreams: dict[int, Upstream] = {}
+    routes: list[RouteEntry] = []
+    for route in Route.objects.filter(is_enabled=True, provider__is_enabled=True).select_related("provider"):
+        provider = route.provider
+        if provider.pk not in upstreams:
+            upstreams[provider.pk] = Upstream(
+                id=provider.pk,
+                name=provider.name,
+                kind=provider.kind,
+                base_url=provider.base_url.rstrip("/"),
+                credential=_credential(provider),
+                connect_timeout=provider.connect_timeout,
+                first_byte_timeout=provider.first_byte_timeout,
+                idle_timeout=provider.idle_timeout,
+            )
+        routes.append(
+            RouteEntry(
+                pattern=route.model_pattern,
+                upstream=upstreams[provider.pk],
+                upstream_model=route.upstream_model,
+                priority=route.priority,
+                listed_models=tuple(route.listed_models or ()),
+            )
+        )
+    # Lowest priority first; among equals the most specific pattern (fewest wildcards, longest).
+    routes.sort(key=lambda r: (r.priority, r.pattern.count("*"), -len(r.pattern)))
+    prices = [Price(p.model_pattern, p.input_per_mtok, p.output_per_mtok) for p in ModelPrice.objects.all()]
+    return RoutingTable(routes=routes, prices=prices)
+
+
+def model_choices() -> list[str]:
+    """Model names for the dashboard's "models" picker (``KEYGATE_MODEL_CHOICES``)."""
+    return load_table().listed_models()
+
+
+def _declared_providers() -> list[dict]:
+    declared = []
+    if os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
+        declared.append(
+            {
+                "name": ENV_OPENAI,
+                "kind": ProviderKind.OPENAI,
+                "base_url": os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
+                "api_key_env": "OPENAI_API_KEY",
+                "route": ("*", 1000),
+            }
+        )
+    if os.environ.get("ANTHROPIC_BASE_URL") or os.environ.get("ANTHROPIC_API_KEY"):
+        declared.append(
+            {
+                "name": ENV_ANTHROPIC,
+                "kind": ProviderKind.ANTHROPIC,
+                "base_url": os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com",
+                "api_key_env": "ANTHROPIC_API_KEY",
+                "route": ("claude-*", 500),
+            }
+        )
+    return declared
+
+
+def sync_env_providers() -> list[str]:
+    """Make the environment-declared providers match the environment (run at every start).
+
+    ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` → provider ``openai`` for every model;
+    ``ANTHROPIC_BASE_URL``/``ANTHROPIC_API_KEY`` → provider ``anthropic`` for ``claude-*``.
+    With neither, and no provider configured in the admin, the built-in ``demo`` provider answers
+    every model. Providers made in the admin are never touched. Returns the managed names.
+    """
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _sync_env_providers()
+        except IntegrityError:  # another worker synced at the same moment; look again
+            continue
+    return _sync_env_providers()
+
+
+def _sync_env_providers() -> list[str]:
+    declared = _declared_providers()
+    names = [d["name"] for d in declared]
+    has_admin_providers = Provider.objects.filter(from_environment=False, is_enabled=True).exists()
+    if not declared and not has_admin_providers:
+        declared.append(
+            {"name": ENV_DEMO, "kind": ProviderKind.DEMO, "base_url": "", "api_key_env": "", "route": ("*", 10000)}
+        )
+        names.append(ENV_DEMO)
+    Provider.objects.filter(from_environment=True).exclude(name__in=names).delete()
+    for spec in declared:
+        pattern, priority = spec.pop("route")
+        name = spec.pop("name")
+        provider, created = Provider.objects.get_or_create(name=name, defaults={**spec, "from_environment": True})
+        if not created:
+            if not provider.from_environment:
+                log.warning("provider %r exists in the admin; the environment's %s settings are ignored", name, name)
+                continue
+            changed = [f for f, v in spec.items() if getattr(provider, f) != v]
+            for f in changed:
+                setattr(provider, f, spec[f])
+            if changed:
+                provider.save(update_fields=[*changed, "updated_at"])
+        if not provider.routes.exists():
+            Route.objects.create(provider=provider, model_pattern=pattern, priority=priority)
+    return names

@@ -1,0 +1,111 @@
+"""Usage records, written off the request path in batches.
+
+``record()`` appends to an in-memory queue and returns at once; a background task writes the
+queue with one ``bulk_create`` per batch (every ``interval`` seconds, or sooner when
+``batch_size`` records wait) in a worker thread. ``close()`` — called on clean shutdown — writes
+whatever is left, so a clean stop loses nothing. ``last_used_at`` / ``last_used_ip`` are written
+at most once a minute per key, with ``queryset.update()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from keys.models import APIKey, UsageRecord
+
+log = logging.getLogger(__name__)
+
+LAST_USED_EVERY = 60.0
+
+
+class UsageWriter:
+    def __init__(
+        self,
+        *,
+        interval: float = 0.5,
+        batch_size: int = 500,
+        on_written: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self.interval = interval
+        self.batch_size = batch_size
+        self._queue: list[dict[str, Any]] = []
+        self._last_used_written: dict[int, float] = {}
+        self._last_used_pending: dict[int, tuple[datetime, str | None]] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keygate-usage")
+        self._on_written = on_written
+        self.written = 0
+
+    def record(self, **fields: Any) -> None:
+        """Queue one usage record (fields of :class:`keys.models.UsageRecord`, ``key_id`` included)."""
+        fields.setdefault("created_at", timezone.now())
+        self._queue.append(fields)
+        key_id = fields["key_id"]
+        now = time.monotonic()
+        if now - self._last_used_written.get(key_id, -LAST_USED_EVERY) >= LAST_USED_EVERY:
+            self._last_used_written[key_id] = now
+            self._last_used_pending[key_id] = (fields["created_at"], fields.get("client_ip"))
+        if len(self._queue) >= self.batch_size:
+            self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+        self._executor.shutdown(wait=True)
+
+    async def flush(self) -> None:
+        if not self._queue and not self._last_used_pending:
+            return
+        batch, self._queue = self._queue, []
+        last_used, self._last_used_pending = self._last_used_pending, {}
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._write, batch, last_used)
+        except Exception:
+            log.exception("writing %d usage records failed; they will be retried", len(batch))
+            self._queue[:0] = batch
+            for key_id, value in last_used.items():
+                self._last_used_pending.setdefault(key_id, value)
+            return
+        self.written += len(batch)
+        if self._on_written is not None:
+            self._on_written(batch)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            await self.flush()
+
+    @staticmethod
+    def _write(batch: list[dict[str, Any]], last_used: dict[int, tuple[datetime, str | None]]) -> None:
+        close_old_connections()
+        try:
+            with transaction.atomic():
+                if batch:
+                    UsageRecord.objects.bulk_create([UsageRecord(**fields) for fields in batch], batch_size=500)
+                for key_id, (when, ip) in last_used.items():
+                    APIKey.objects.filter(pk=key_id).update(last_used_at=when, last_used_ip=ip)
+        finally:
+            close_old_connections()
