@@ -55,6 +55,10 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
     kind = scope["type"]
     if kind == "http" and gateway_application is not None and scope["path"].startswith("/v1/"):
         await gateway_application(scope, receive, send)
+    elif kind == "http" and scope["path"] == "/metrics":
+        from gateway.metrics import serve
+
+        await serve(scope, receive, send)
     elif kind == "lifespan":
         await _lifespan(receive, send)
     else:

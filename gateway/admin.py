@@ -32,6 +32,7 @@ def validate_base_url(url: str) -> str:
 
 
 class ProviderForm(forms.ModelForm):
+    base_url = forms.URLField(label=_("Base URL"), required=False, assume_scheme="https", max_length=500)
     credential = forms.CharField(
         label=_("Credential"),
         required=False,

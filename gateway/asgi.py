@@ -18,7 +18,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from gateway import views
+from gateway import fanout, metrics, views
 from gateway.authentication import KeyAuthentication
 from gateway.cache import KeyCache
 from gateway.dialects import render_error
@@ -44,12 +44,15 @@ from gateway.http import (
     require_model,
     send_response,
 )
+from gateway.limits import Admission, KeyLimitsThrottle, budget_spent
+from gateway.limitstore import MemoryLimitStore, RedisLimitStore
 from gateway.permissions import IsInferenceKey, ModelInScope
 from gateway.proxy import Forwarder, Outcome
 from gateway.routing import RoutingTable, load_table, sync_env_providers
 from gateway.usage import UsageWriter
 
 log = logging.getLogger("keygate.gateway")
+access_log = logging.getLogger("keygate.access")
 
 
 class GatewayApp:
@@ -71,6 +74,14 @@ class GatewayApp:
         self.request_permissions = [cls() for cls in self.request_permission_classes]
         self.forwarder = Forwarder(max_response_bytes=settings.KEYGATE_MAX_RESPONSE_BYTES)
         self.usage = UsageWriter()
+        if settings.REDIS_URL:
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+            store: Any = RedisLimitStore(client, on_error=metrics.LIMIT_BACKEND_ERRORS.inc)
+        else:
+            store = MemoryLimitStore()
+        self.throttle = KeyLimitsThrottle(store, lambda: self.table, self._budget_spent)
         self.table = RoutingTable(routes=[], prices=[])
         self.max_body = settings.KEYGATE_MAX_BODY_BYTES
         self.started_at = int(time.time())
@@ -87,7 +98,10 @@ class GatewayApp:
         signals.connect(self)
         await self.forwarder.start()
         self.usage.start()
-        self._background.append(asyncio.get_running_loop().create_task(self._refresh_routes()))
+        loop = asyncio.get_running_loop()
+        self._background.append(loop.create_task(self._refresh_routes()))
+        if settings.REDIS_URL:
+            self._background.append(loop.create_task(fanout.subscribe(self.cache.drop, self.routes_changed)))
 
     async def shutdown(self) -> None:
         for task in self._background:
@@ -95,6 +109,9 @@ class GatewayApp:
         await self.usage.close()
         await self.forwarder.close()
         self.cache.close()
+
+    async def _budget_spent(self, key_id: int, since: Any) -> tuple[int, float]:
+        return await sync_to_async(budget_spent, thread_sensitive=False)(key_id, since)
 
     def routes_changed(self) -> None:
         """Called (from any thread) when providers, routes or prices change in this process."""
@@ -120,6 +137,7 @@ class GatewayApp:
         dialect = endpoint.dialect if endpoint else views.dialect_for_path(scope["path"])
         request = GatewayRequest.from_scope(scope, dialect, endpoint.name if endpoint else "")
         outcome = Outcome()
+        admission: Admission | None = None
         if request.debug_auth:
             send = _with_debug_headers(request, send)
         try:
@@ -140,12 +158,16 @@ class GatewayApp:
                 raise ModelNotFound(request.model)
             outcome.provider = route.upstream.name
             views.check_protocol(request, route.upstream.kind, request.model)
+            admission = await self.throttle.admit(request)
+            if admission is not None:
+                request.extra_headers = admission.headers
             await self._forward(request, route, receive, send, outcome)
         except ClientDisconnected:
             return
         except APIException as error:
             outcome.status = error.status_code
-            outcome.error_type = getattr(error, "kind", None) or str(error.get_codes())
+            outcome.error_type = getattr(error, "kind", None) or getattr(error, "limit", None) or error.default_code
+            _count_refusal(error)
             await self._send_error(request, send, error)
         except Exception:
             log.exception(
@@ -156,10 +178,17 @@ class GatewayApp:
             await self._send_error(request, send, error)
         finally:
             if request.auth is not None and endpoint is not None and endpoint.proxied and request.model is not None:
-                self._record(request, outcome)
+                input_tokens, output_tokens = self._record(request, outcome)
+                if admission is not None:
+                    cost = self.table.cost(request.model, input_tokens, output_tokens)
+                    await self.throttle.settle(admission, tokens=input_tokens + output_tokens, cost=cost)
 
     async def _authorize(self, request: GatewayRequest) -> None:
-        _, request.auth = await self.authenticator.aauthenticate(request)
+        try:
+            _, request.auth = await self.authenticator.aauthenticate(request)
+        except APIException:
+            metrics.AUTH_FAILURES.labels(request.auth_decision.status if request.auth_decision else "error").inc()
+            raise
         _check(self.key_permissions, request, self)
 
     async def _prepare(self, request: GatewayRequest, receive: Receive) -> None:
@@ -199,18 +228,50 @@ class GatewayApp:
         except Exception:  # the response had already started (mid-stream failure): nothing more to send
             log.debug("could not send error response for %s", request.request_id)
 
-    def _record(self, request: GatewayRequest, outcome: Outcome) -> None:
+    def _record(self, request: GatewayRequest, outcome: Outcome) -> tuple[int, int]:
+        """Queue the usage record, count metrics, log the access line. Returns the tokens charged."""
         usage = outcome.usage
+        input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+        if outcome.aborted and not outcome.saw_usage:
+            # The client left before the upstream reported usage: estimate what was consumed
+            # (a streamed chunk carries about one token) so limits and budgets still see it.
+            input_tokens = input_tokens or -(-len(request.body) // 4)
+            output_tokens = output_tokens or max(0, outcome.events - 1)
         elapsed = time.perf_counter() - request.started
+        status = outcome.status or (499 if outcome.aborted else 0)
+        routed = outcome.provider != ""
+        metrics.REQUESTS.labels(request.endpoint, request.model if routed else "(unrouted)", str(status)).inc()
+        metrics.LATENCY.labels(request.endpoint).observe(elapsed)
+        if outcome.ttfb is not None:
+            metrics.TTFB.labels(request.endpoint).observe(outcome.ttfb)
+        if outcome.error_type.startswith("upstream"):
+            metrics.UPSTREAM_ERRORS.labels(outcome.provider or "-", outcome.error_type).inc()
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request.request_id,
+                    "key": request.auth.public_id,
+                    "model": request.model,
+                    "endpoint": request.endpoint,
+                    "status": status,
+                    "latency_ms": round(elapsed * 1000, 2),
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "stream": outcome.streamed,
+                    "aborted": outcome.aborted,
+                    "error": outcome.error_type,
+                },
+            )
         self.usage.record(
             key_id=request.auth.id,
             endpoint=request.endpoint,
             model=request.model[:128],
             provider=outcome.provider,
             status_code=outcome.status or (499 if outcome.aborted else 0),
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost_usd=self.table.cost(request.model, usage.input_tokens, usage.output_tokens),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=self.table.cost(request.model, input_tokens, output_tokens),
             latency_ms=round(elapsed * 1000, 3),
             ttfb_ms=round(outcome.ttfb * 1000, 3) if outcome.ttfb is not None else None,
             streamed=outcome.streamed,
@@ -219,6 +280,12 @@ class GatewayApp:
             request_id=request.request_id,
             client_ip=request.client_ip,
         )
+        return input_tokens, output_tokens
+
+
+def _count_refusal(error: APIException) -> None:
+    if error.status_code == 429:
+        metrics.LIMIT_REFUSALS.labels(getattr(error, "limit", "other")).inc()
 
 
 def _check(permissions: list[Any], request: GatewayRequest, view: Any) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
+from gateway import metrics
 from gateway.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied
 from keys.services import KeyState
 
@@ -69,6 +70,18 @@ def ip_allowed(allowed: tuple[str, ...], client_ip: str | None) -> bool:
     return any(address in ipaddress.ip_network(network, strict=False) for network in allowed)
 
 
+_CACHE_RESULTS = {
+    how: metrics.KEY_CACHE.labels(result)
+    for how, result in (
+        ("cached", "hit"),
+        ("refreshed", "refresh"),
+        ("verified", "miss"),
+        ("invalid", "negative_hit"),
+        ("malformed", "malformed"),
+    )
+}
+
+
 class KeyAuthentication(BaseAuthentication):
     """Authenticate a Keygate key through the process's :class:`~gateway.cache.KeyCache`."""
 
@@ -87,6 +100,7 @@ class KeyAuthentication(BaseAuthentication):
             request.auth_decision = AuthDecision("missing")
             raise NotAuthenticated(MISSING_KEY_MESSAGE)
         state, how = await self.cache.authenticate(raw)
+        _CACHE_RESULTS[how].inc()
         if state is None:
             request.auth_decision = AuthDecision("malformed" if how == "malformed" else "invalid")
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)

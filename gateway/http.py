@@ -53,6 +53,7 @@ class GatewayRequest:
     auth: Any = None
     auth_decision: Any = None
     user: Any = None
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     @property
     def prefers_api_key_header(self) -> bool:
@@ -90,9 +91,7 @@ async def read_body(request: GatewayRequest, receive: Receive, limit: int) -> by
         if not declared.isdigit():
             raise BadRequest("Invalid Content-Length header.")
         if int(declared) > limit:
-            raise PayloadTooLarge(
-                f"The request body is larger than the {limit // (1024 * 1024)} MiB this gateway accepts."
-            )
+            raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -103,12 +102,16 @@ async def read_body(request: GatewayRequest, receive: Receive, limit: int) -> by
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(
-                    f"The request body is larger than the {limit // (1024 * 1024)} MiB this gateway accepts."
-                )
+                raise _too_large(limit)
             chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    # Whole MiB when the limit is one (the default 32 MiB), else bytes: never "0 MiB".
+    size = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit} bytes"
+    return PayloadTooLarge(f"The request body is larger than the {size} this gateway accepts.")
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -148,4 +151,4 @@ async def send_response(send: Send, status: int, headers: Headers, body: bytes) 
 def base_headers(request: GatewayRequest) -> Headers:
     """Headers every proxy response carries: the request id, in both spellings."""
     request_id = request.request_id.encode()
-    return [(b"x-request-id", request_id), (b"request-id", request_id)]
+    return [(b"x-request-id", request_id), (b"request-id", request_id), *request.extra_headers]

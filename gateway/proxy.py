@@ -52,6 +52,8 @@ class Outcome:
     aborted: bool = False
     error_type: str = ""
     provider: str = ""
+    events: int = 0
+    saw_usage: bool = False
 
 
 def prepare_body(request: GatewayRequest, route: RouteEntry) -> tuple[bytes, dict[str, Any], bool]:
@@ -133,11 +135,11 @@ class Forwarder:
         url, headers = BUILDERS[route.upstream.kind](route.upstream, request)
         upstream = route.upstream
         assert self.session is not None
+        # No sock_read: aiohttp starts that clock when the request is sent, so it would also cut
+        # the wait for the first byte at idle_timeout. The first byte is bounded by
+        # first_byte_timeout below; idle_timeout bounds each read of the body (_read_some).
         timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=upstream.connect_timeout,
-            sock_connect=upstream.connect_timeout,
-            sock_read=upstream.idle_timeout,
+            total=None, connect=upstream.connect_timeout, sock_connect=upstream.connect_timeout
         )
         try:
             response = await asyncio.wait_for(
@@ -233,7 +235,7 @@ class Forwarder:
             )
         chunks, size = [], 0
         try:
-            async for chunk in response.content.iter_chunked(2**16):
+            while chunk := await _read_some(response, upstream):
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise UpstreamUnavailable(
@@ -273,7 +275,7 @@ class Forwarder:
         )
         failure: UpstreamError | None = None
         try:
-            async for chunk in response.content.iter_any():
+            while chunk := await _read_some(response, upstream):
                 out = tap.feed(chunk)
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -287,7 +289,7 @@ class Forwarder:
                 f"The upstream provider '{upstream.name}' broke the connection mid-stream.", kind="upstream_reset"
             )
         finally:
-            outcome.usage = tap.usage
+            outcome.usage, outcome.events, outcome.saw_usage = tap.usage, tap.events, tap.saw_usage
         rest = tap.flush()
         if failure is not None:
             outcome.error_type = failure.kind
@@ -311,7 +313,7 @@ class Forwarder:
                     if out:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
             finally:
-                outcome.usage = tap.usage
+                outcome.usage, outcome.events, outcome.saw_usage = tap.usage, tap.events, tap.saw_usage
             await send({"type": "http.response.body", "body": tap.flush(), "more_body": False})
             return
         status, answer = demo.respond(request.endpoint, payload)
@@ -321,6 +323,12 @@ class Forwarder:
             {"type": "http.response.start", "status": status, "headers": [JSON_CONTENT_TYPE, *base_headers(request)]}
         )
         await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+
+async def _read_some(response: aiohttp.ClientResponse, upstream: Upstream) -> bytes:
+    """The next bytes of the body (``b""`` at its end); TimeoutError after ``idle_timeout`` of silence."""
+    async with asyncio.timeout(upstream.idle_timeout or None):
+        return await response.content.readany()
 
 
 def stream_error_event(dialect: Dialect, error: UpstreamError, request_id: str) -> bytes:

@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 
 EVENT_END_RE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+# Only events carrying a usage *object* are parsed ("usage": null rides on every OpenAI chunk).
+USAGE_RE = re.compile(rb'"usage"\s*:\s*\{')
 
 
 @dataclass(slots=True)
@@ -88,14 +90,14 @@ class SSETap:
             self._pending = data
             return b""
         complete, self._pending = data[:cut], data[cut:]
-        if b'"usage"' not in complete:
+        if USAGE_RE.search(complete) is None:
             self.events += complete.count(b"data:")
             return complete
         return self._inspect(complete)
 
     def flush(self) -> bytes:
         rest, self._pending = self._pending, b""
-        return self._inspect(rest) if b'"usage"' in rest else rest
+        return self._inspect(rest) if USAGE_RE.search(rest) else rest
 
     def _inspect(self, block: bytes) -> bytes:
         kept: list[bytes] = []
@@ -113,7 +115,7 @@ class SSETap:
     def _handle(self, event: bytes) -> bool:
         """Record usage from ``event``; False when the event must not reach the client."""
         self.events += 1
-        if b'"usage"' not in event:
+        if USAGE_RE.search(event) is None:
             return True
         try:
             payload = orjson.loads(_event_data(event))

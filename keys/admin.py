@@ -21,10 +21,19 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
 
 from keys import services
-from keys.constants import EXPIRING_SOON, GRACE_CHOICES, KeyStatus
-from keys.models import APIKey, KeyEvent
+from keys.constants import EXPIRING_SOON, GRACE_CHOICES, BudgetPeriod, KeyStatus
+from keys.models import APIKey, KeyEvent, UsageRecord
 
 VIA = "admin"
+LIMIT_FORM_FIELDS = [
+    "rpm_limit",
+    "tpm_limit",
+    "max_parallel",
+    "budget_tokens",
+    "budget_usd",
+    "budget_period",
+    "allowed_ips",
+]
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -76,6 +85,17 @@ class KeyCreateForm(forms.Form):
     is_management = forms.BooleanField(
         label=_("Management key"), required=False, help_text=_("May manage keys over the REST API; cannot call models.")
     )
+    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
+    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
+    max_parallel = forms.IntegerField(label=_("Max parallel requests"), required=False, min_value=1)
+    budget_tokens = forms.IntegerField(label=_("Token budget"), required=False, min_value=1)
+    budget_usd = forms.DecimalField(label=_("Cost budget (USD)"), required=False, min_value=0, decimal_places=4)
+    budget_period = forms.ChoiceField(
+        label=_("Budget period"), required=False, choices=[("", "—"), *BudgetPeriod.choices]
+    )
+    allowed_ips = forms.CharField(
+        label=_("Allowed client IPs"), required=False, help_text=_("Comma-separated CIDR networks; empty = anywhere.")
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -85,18 +105,31 @@ class KeyCreateForm(forms.Form):
 
 
 class KeyChangeForm(forms.ModelForm):
-    """Editable fields of an existing key; patterns as one comma-separated line."""
+    """Editable fields of an existing key; patterns and IP networks as comma-separated lines."""
 
     model_patterns = forms.CharField(label=_("Models"), required=False)
+    allowed_ips = forms.CharField(
+        label=_("Allowed client IPs"), required=False, help_text=_("Comma-separated CIDR networks; empty = anywhere.")
+    )
+    budget_period = forms.ChoiceField(
+        label=_("Budget period"), required=False, choices=[("", "—"), *BudgetPeriod.choices]
+    )
 
     class Meta:
         model = APIKey
-        fields = ["name", "description", "model_patterns", "expires_at"]
+        fields = ["name", "description", "model_patterns", "expires_at", *LIMIT_FORM_FIELDS]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance and self.instance.pk:
             self.initial["model_patterns"] = ", ".join(self.instance.model_patterns)
+            self.initial["allowed_ips"] = ", ".join(self.instance.allowed_ips)
+
+    def clean_allowed_ips(self) -> list[str]:
+        try:
+            return services.clean_allowed_ips(self.cleaned_data["allowed_ips"] or "")
+        except services.KeyServiceError as error:
+            raise forms.ValidationError(error.message) from None
 
     def clean_model_patterns(self) -> list[str]:
         if self.instance.is_management:
@@ -139,6 +172,7 @@ class APIKeyAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["masked_key", "name", "description", "owner", "status_badge", "is_management"]}),
         (_("Access"), {"fields": ["model_patterns", "expires_at"]}),
+        (_("Limits"), {"fields": LIMIT_FORM_FIELDS}),
         (
             _("History"),
             {"fields": ["created_at", "rotated_from", "revoked_at", "revoked_by", "last_used_at", "last_used_ip"]},
@@ -190,6 +224,13 @@ class APIKeyAdmin(admin.ModelAdmin):
                     expires_at=data["expires_at"],
                     description=data["description"],
                     is_management=data["is_management"],
+                    rpm_limit=data["rpm_limit"],
+                    tpm_limit=data["tpm_limit"],
+                    max_parallel=data["max_parallel"],
+                    budget_tokens=data["budget_tokens"],
+                    budget_usd=data["budget_usd"],
+                    budget_period=data["budget_period"],
+                    allowed_ips=data["allowed_ips"],
                     actor=request.user,
                     via=VIA,
                     ip=client_ip(request),
@@ -300,4 +341,37 @@ class KeyEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: KeyEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    """Proxied requests, as the gateway recorded them: read-only."""
+
+    list_display = [
+        "created_at",
+        "key",
+        "model",
+        "status_code",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "latency_ms",
+        "streamed",
+        "aborted",
+        "request_id",
+    ]
+    list_filter = ["status_code", "streamed", "aborted", "endpoint", "provider"]
+    search_fields = ["request_id", "model", "key__name", "key__public_id"]
+    list_select_related = ["key"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
         return False

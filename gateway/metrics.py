@@ -1,0 +1,82 @@
+"""Prometheus metrics for operators, served at ``/metrics``.
+
+Protected: the scraper sends ``Authorization: Bearer $KEYGATE_METRICS_TOKEN`` (no token
+configured → ``/metrics`` answers 404). With several worker processes, set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty directory so every worker's numbers are aggregated
+(prometheus_client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from django.conf import settings
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from gateway.http import Receive, Scope, Send
+
+disable_created_metrics()
+
+REQUESTS = Counter(
+    "keygate_requests_total", "Proxied requests by endpoint, model and status.", ["endpoint", "model", "status"]
+)
+LATENCY = Histogram(
+    "keygate_request_duration_seconds",
+    "Total time of proxied requests.",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+TTFB = Histogram(
+    "keygate_time_to_first_byte_seconds",
+    "Time until the upstream's first byte.",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+UPSTREAM_ERRORS = Counter(
+    "keygate_upstream_errors_total", "Upstream failures by provider and kind.", ["provider", "kind"]
+)
+KEY_CACHE = Counter("keygate_key_cache_total", "Key authentications by cache outcome.", ["result"])
+LIMIT_REFUSALS = Counter("keygate_limit_refusals_total", "Requests refused by a key limit.", ["limit"])
+LIMIT_BACKEND_ERRORS = Counter("keygate_limit_backend_errors_total", "Redis failures while enforcing limits.")
+AUTH_FAILURES = Counter("keygate_auth_failures_total", "Failed authentications by reason.", ["reason"])
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    from prometheus_client import REGISTRY
+
+    return REGISTRY
+
+
+async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+    """ASGI handler for ``GET /metrics``."""
+    token = settings.KEYGATE_METRICS_TOKEN
+    headers = dict(scope["headers"])
+    presented = headers.get(b"authorization", b"").decode("latin-1").removeprefix("Bearer ").strip()
+    if not token:
+        status, body, content_type = 404, b"metrics are disabled: set KEYGATE_METRICS_TOKEN\n", b"text/plain"
+    elif not hmac.compare_digest(presented.encode(), token.encode()):
+        status, body, content_type = 401, b"unauthorized\n", b"text/plain"
+    else:
+        status, body, content_type = 200, generate_latest(_registry()), CONTENT_TYPE_LATEST.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"cache-control", b"no-store")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
