@@ -23,11 +23,15 @@ run: $(VENV)/.installed
 	@$(PY) manage.py setup_operator
 	@$(PY) -m config.serve
 
-## test: the whole suite (installs Chromium, PostgreSQL and Redis from Debian packages when missing)
+## test: the whole suite (installs Chromium, PostgreSQL and Redis from Debian packages when missing):
+##   1. everything on SQLite (multi-process tests on the private PostgreSQL + Redis),
+##   2. the database-facing tests again with DATABASE_URL/REDIS_URL on PostgreSQL + Redis.
 test: $(VENV)/.dev-installed
 	@bash scripts/install_system_deps.sh
 	@bash scripts/services.sh start
-	@eval "$$(bash scripts/services.sh env)" && $(PY) -m pytest
+	$(PY) -m pytest
+	eval "$$(bash scripts/services.sh env)" && $(PY) -m pytest -p no:cacheprovider \
+		-m "not live and not browser and not multi" tests/keys tests/gateway tests/limits
 
 ## test-fast: unit tests only (no live servers, browser, PostgreSQL or Redis)
 test-fast: $(VENV)/.dev-installed
