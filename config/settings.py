@@ -118,6 +118,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Prefix of every Redis key and channel Keygate uses, so several deployments can share one Redis.
+KEYGATE_REDIS_NAMESPACE = env.str("KEYGATE_REDIS_NAMESPACE", default="keygate")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -251,10 +253,25 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "gateway.logfmt.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": env.str("LOG_FORMAT", default="plain")},
+        "access": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # One JSON line per proxied request (request id, key's public id, model, status, timings).
+        # Set KEYGATE_ACCESS_LOG=WARNING to silence it.
+        "keygate.access": {
+            "handlers": ["access"],
+            "level": env.str("KEYGATE_ACCESS_LOG", default="INFO"),
+            "propagate": False,
+        },
+    },
 }
 
 # Gateway (DESIGN §3). Without Redis, a key revoked in another process is refused within
@@ -265,3 +282,6 @@ KEYGATE_ROUTES_REFRESH = env.float("KEYGATE_ROUTES_REFRESH", default=10.0)
 # 32 MiB: room for a request carrying a few base64 images (a 20 MB image is ~27 MB encoded).
 KEYGATE_MAX_BODY_BYTES = env.int("KEYGATE_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 KEYGATE_MAX_RESPONSE_BYTES = env.int("KEYGATE_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
+
+KEYGATE_METRICS_TOKEN = env.str("KEYGATE_METRICS_TOKEN", default="")
+KEYGATE_USAGE_RETENTION_DAYS = env.int("KEYGATE_USAGE_RETENTION_DAYS", default=90)

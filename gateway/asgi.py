@@ -204,21 +204,24 @@ class GatewayApp:
     async def _forward(
         self, request: GatewayRequest, route: Any, receive: Receive, send: Send, outcome: Outcome
     ) -> None:
-        """Run the forward, cancelling it if the client disconnects first (closing the upstream request)."""
-        forward = asyncio.ensure_future(self.forwarder.forward(request, route, send, outcome))
-        watch = asyncio.ensure_future(_disconnected(receive))
+        """Forward in this task while a watcher cancels it if the client disconnects first
+        (which closes the upstream request). One extra task per request, no ``asyncio.wait``."""
+        this = asyncio.current_task()
+        watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(receive, this, outcome))
         try:
-            await asyncio.wait((forward, watch), return_when=asyncio.FIRST_COMPLETED)
+            await self.forwarder.forward(request, route, send, outcome)
+        except asyncio.CancelledError:
+            if not outcome.aborted:
+                raise  # cancelled for another reason (shutdown): not ours to swallow
+            this.uncancel()
         finally:
-            if not forward.done():
-                forward.cancel()
-                outcome.aborted = True
-                outcome.error_type = outcome.error_type or "client_disconnected"
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await forward
-            watch.cancel()
-        if not outcome.aborted:
-            forward.result()  # re-raise the forward's error, if any
+            watcher.cancel()
+        if outcome.aborted:
+            outcome.error_type = outcome.error_type or "client_disconnected"
+            if this.cancelling():  # the disconnect raced the forward's last step: absorb its cancel
+                this.uncancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(0)
 
     async def _send_error(self, request: GatewayRequest, send: Send, error: APIException) -> None:
         status, headers, body = render_error(request.dialect, error, request.request_id)
@@ -305,10 +308,12 @@ def _with_debug_headers(request: GatewayRequest, send: Send) -> Send:
     return debug_send
 
 
-async def _disconnected(receive: Receive) -> None:
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any], outcome: Outcome) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            outcome.aborted = True
+            task.cancel()
             return
 
 

@@ -7,9 +7,9 @@ classes use — ``headers``, ``auth``, ``user`` — plus what the proxy needs.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +32,7 @@ class ClientDisconnected(Exception):
 
 
 def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
+    return "req_" + os.urandom(12).hex()  # 96 random bits; uuid4() costs several times more
 
 
 @dataclass(slots=True, eq=False)

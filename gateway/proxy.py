@@ -7,7 +7,7 @@
 - Streams are passed through event by event as they arrive (:mod:`gateway.sse`). A client
   disconnect cancels the task running this code, which closes the upstream connection.
 - Upstream failures become 502/504 in the client's dialect; upstream 4xx/5xx keep their status
-  and message (with the provider's credential scrubbed). An upstream 401/403 means *Keygate's*
+  and message (with the provider's credential scrubbed). An upstream 401 means *Keygate's*
   provider credential was refused, so the client sees 502, not an authentication error about
   their own valid key.
 """
@@ -180,9 +180,9 @@ class Forwarder:
                 "Keygate does not follow redirects.",
                 kind="upstream_redirect",
             )
-        if status in (401, 403):
+        if status == 401:
             raise UpstreamUnavailable(
-                f"The upstream provider '{upstream.name}' refused Keygate's credential ({status}). "
+                f"The upstream provider '{upstream.name}' refused Keygate's credential (401). "
                 "An operator must fix the provider's API key.",
                 kind="upstream_auth",
             )

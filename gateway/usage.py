@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from keys.models import APIKey, UsageRecord
@@ -104,8 +104,36 @@ class UsageWriter:
         try:
             with transaction.atomic():
                 if batch:
-                    UsageRecord.objects.bulk_create([UsageRecord(**fields) for fields in batch], batch_size=500)
+                    _insert(batch)
                 for key_id, (when, ip) in last_used.items():
                     APIKey.objects.filter(pk=key_id).update(last_used_at=when, last_used_ip=ip)
         finally:
             close_old_connections()
+
+
+_FIELDS = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
+_PREPARED = {"created_at", "cost_usd"}  # the only values that need the backend's adaptation
+
+
+def _insert(batch: list[dict[str, Any]]) -> None:
+    """One ``executemany`` INSERT: the ORM's per-object ``bulk_create`` machinery cost about a
+    sixth of a busy worker's CPU (measured with py-spy under wrk), for values we already hold
+    in their final types."""
+    columns = [f.column for f in _FIELDS]
+    names = [f.attname for f in _FIELDS]
+    defaults = {f.attname: f.get_default() for f in _FIELDS}
+    prepared = [f for f in _FIELDS if f.attname in _PREPARED]
+    quote = connection.ops.quote_name
+    # Table and column names come from the model; every value is a parameter.
+    table = quote(UsageRecord._meta.db_table)
+    column_list = ", ".join(quote(c) for c in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"  # noqa: S608
+    rows = []
+    for fields in batch:
+        row = {**defaults, **fields}
+        for field in prepared:
+            row[field.attname] = field.get_db_prep_save(row[field.attname], connection)
+        rows.append([row[name] for name in names])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)

@@ -12,6 +12,9 @@ from django.db import connection
 from keys import services
 from keys.models import APIKey
 
+# The live-server fixtures (one Keygate process and one fake upstream for the session).
+pytest_plugins = ["tests.conftest_live"]
+
 
 @pytest.fixture
 def alice(db: None) -> User:

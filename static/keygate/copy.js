@@ -1,4 +1,6 @@
-// Copy buttons: <button data-copy-target="input-id">. Shows "Copied" feedback next to the button.
+// Copy buttons: <button data-copy-target="element-id" data-copied-text="Copied">. Copies an
+// input's value or an element's text, then shows the (translated) "Copied" feedback on the
+// button and in the nearby .copy-feedback live region, so screen readers announce it too.
 (function () {
   "use strict";
   function feedback(button, text) {
@@ -7,7 +9,23 @@
     button.dataset.label = original;
     button.textContent = text;
     if (slot) { slot.textContent = text; }
-    setTimeout(function () { button.textContent = original; if (slot) { slot.textContent = ""; } }, 2000);
+    clearTimeout(button._copyTimer);
+    button._copyTimer = setTimeout(function () {
+      button.textContent = original;
+      if (slot) { slot.textContent = ""; }
+    }, 2500);
+  }
+  function selectContents(source) {
+    if (typeof source.select === "function") { source.select(); return; }
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+  function legacyCopy(source) {
+    selectContents(source);
+    try { return document.execCommand("copy"); } catch (error) { return false; }
   }
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy-target]");
@@ -17,11 +35,11 @@
     var text = source.value !== undefined ? source.value : source.textContent;
     var copied = button.dataset.copiedText || "Copied";
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(function () { feedback(button, copied); },
-        function () { source.select(); document.execCommand("copy"); feedback(button, copied); });
-    } else {
-      source.select();
-      document.execCommand("copy");
+      navigator.clipboard.writeText(text).then(
+        function () { feedback(button, copied); },
+        function () { if (legacyCopy(source)) { feedback(button, copied); } }
+      );
+    } else if (legacyCopy(source)) {
       feedback(button, copied);
     }
   });

@@ -67,6 +67,11 @@ class Command(BaseCommand):
         create = sub.add_parser("create", help="create a key and print it alone on stdout")
         create.add_argument("--name", required=True)
         create.add_argument("--models", help='comma-separated patterns, e.g. "gpt-4o,claude-*" or "*"')
+        create.add_argument(
+            "--management",
+            action="store_true",
+            help="a key for the REST API (/api/v1/) that may manage keys but cannot call any model",
+        )
         create.add_argument("--owner", help="username of the owner")
         create.add_argument("--description", default="")
         self._add_expiry(create)
@@ -114,16 +119,19 @@ class Command(BaseCommand):
         return False, None
 
     def _create(self, options: dict[str, Any]) -> None:
-        if not options["models"]:
+        if options["management"] and options["models"]:
+            raise CommandError("--management keys cannot call models: leave out --models")
+        if not options["models"] and not options["management"]:
             raise CommandError('--models is required, e.g. --models "gpt-4o,claude-*" (or "*" for all)')
         owner = services.get_user(options["owner"]) if options["owner"] else None
         _, expires_at = self._expiry(options)
         key, raw = services.key_create(
             name=options["name"],
-            model_patterns=options["models"],
+            model_patterns=options["models"] or "",
             owner=owner,
             expires_at=expires_at,
             description=options["description"],
+            is_management=options["management"],
             via=VIA,
         )
         self._announce("Created", key)

@@ -1,0 +1,419 @@
+"""Turn bench results (bench/results/latest.json) into DESIGN §6 verdicts and Markdown.
+
+python bench/report.py [bench/results/latest.json]   # rewrites latest.md next to it
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+MET, NOT_MET, NA, INFO = "met", "**not met**", "not available", "reported"
+
+
+def _get(d: dict | None, *path, default=None):
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return default
+        d = d[key]
+    return d
+
+
+def _f(value, digits: int = 2, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        text = f"{value:,.{digits}f}"
+    else:
+        text = f"{value:,}"
+    return text + unit
+
+
+def _status(ok: bool | None) -> str:
+    return NA if ok is None else (MET if ok else NOT_MET)
+
+
+def evaluate(res: dict) -> list[dict]:
+    """One row per DESIGN §6 figure: figure, target, measured (text), status, value."""
+    rows: list[dict] = []
+
+    def add(section, figure, target, measured, status, value=None):
+        rows.append(
+            {
+                "section": section,
+                "figure": figure,
+                "target": target,
+                "measured": measured,
+                "status": status,
+                "value": value,
+            }
+        )
+
+    # --- Auth (bench/auth_bench.py) ---
+    auth = res.get("auth") or {}
+    why = auth.get("reason", "not run")
+    if auth.get("available"):
+        v = auth.get("cached_verify_us")
+        add("auth", "cached verify", "≤ 10 µs", _f(v, 2, " µs"), _status(None if v is None else v <= 10), v)
+        v, q = auth.get("garbage_key_us"), auth.get("garbage_key_db_queries")
+        ok = None if v is None or q is None else (v <= 10 and q == 0)
+        add(
+            "auth",
+            "garbage key rejected",
+            "≤ 10 µs, 0 DB queries",
+            f"{_f(v, 2, ' µs')}, {_f(q)} queries",
+            _status(ok),
+            v,
+        )
+        v = auth.get("argon2_computations_concurrent_first")
+        n = auth.get("concurrent_first_requests", 1000)
+        add(
+            "auth",
+            f"{n:,} concurrent first requests of a new key",
+            "exactly 1 argon2",
+            f"{_f(v)} argon2",
+            _status(None if v is None else v == 1),
+            v,
+        )
+        v = auth.get("cold_verify_ms")
+        add("auth", "cold verify (argon2id, one key)", "reported", _f(v, 1, " ms"), INFO if v is not None else NA, v)
+    else:
+        for figure, target in (
+            ("cached verify", "≤ 10 µs"),
+            ("garbage key rejected", "≤ 10 µs, 0 DB queries"),
+            ("1,000 concurrent first requests of a new key", "exactly 1 argon2"),
+        ):
+            add("auth", figure, target, f"not available: {why.splitlines()[0]}", NA)
+
+    # --- Proxy, non-streaming ---
+    lat = _get(res, "latency", "targets", default={})
+    kg_note = _get(res, "targets", "keygate", "note") or "not measured"
+    v = _get(lat, "keygate", "1", "added_p50_ms")
+    add(
+        "proxy",
+        "added latency p50 at concurrency 1 (vs direct)",
+        "≤ 0.5 ms",
+        _f(v, 3, " ms") if v is not None else f"not available: {kg_note.splitlines()[0]}",
+        _status(None if v is None else v <= 0.5),
+        v,
+    )
+    tp = _get(res, "throughput", "targets", default={})
+    kg, raw, ll = (_get(tp, n, "rps") for n in ("keygate", "raw", "litellm"))
+    ratio = kg / raw if kg and raw else None
+    add(
+        "proxy",
+        "throughput vs raw-ASGI forwarder (same run)",
+        "≥ 50 %",
+        f"{_f(kg, 0)} / {_f(raw, 0)} req/s = {ratio:.1%}"
+        if ratio is not None
+        else f"raw {_f(raw, 0)} req/s; Keygate not available",
+        _status(None if ratio is None else ratio >= 0.5),
+        ratio,
+    )
+    ratio = kg / ll if kg and ll else None
+    add(
+        "proxy",
+        "throughput vs LiteLLM proxy (same run)",
+        "≥ 20×",
+        f"{_f(kg, 0)} / {_f(ll, 0)} req/s = {ratio:.1f}×"
+        if ratio is not None
+        else f"LiteLLM {_f(ll, 0)} req/s; Keygate not available",
+        _status(None if ratio is None else ratio >= 20),
+        ratio,
+    )
+
+    # --- Streaming ---
+    st = _get(res, "streaming", "targets", default={})
+    kgs = st.get("sse_keygate", {})
+    v = _get(kgs, "ttfb", "added_ttfb_p50_ms")
+    add(
+        "streaming",
+        "first byte after the upstream's (TTFB added p50)",
+        "≤ 1 ms",
+        _f(v, 3, " ms") if v is not None else "Keygate not available",
+        _status(None if v is None else v <= 1),
+        v,
+    )
+    ch, chd = kgs.get("chunks"), _get(st, "sse_direct", "chunks")
+    if ch and chd and ch["lag"].get("n"):
+        added = ch["lag"]["p50"] - chd["lag"]["p50"]
+        ok = added <= 1 and ch["lag"]["max"] < ch["delay_ms"] / 2 and ch["shape_passed_through"]
+        add(
+            "streaming",
+            "chunks delivered as they arrive",
+            f"lag added p50 ≤ 1 ms, max < {ch['delay_ms'] / 2:g} ms",
+            f"lag p50 +{added:.3f} ms, p99 {ch['lag']['p99']:.2f} ms, max {ch['lag']['max']:.2f} ms",
+            _status(ok),
+            added,
+        )
+    else:
+        add("streaming", "chunks delivered as they arrive", "no buffering", "Keygate not available", NA)
+    op = kgs.get("open_streams")
+    if op:
+        ok = op["first_byte"] == op["streams"] and op["completed"] == op["streams"]
+        add(
+            "streaming",
+            f"{op['streams']:,} concurrent open streams in one process",
+            "all served; memory reported",
+            f"{op['first_byte']:,} opened, {op['completed']:,} completed, {_f(op['kib_per_stream'], 1)} KiB/stream",
+            _status(ok),
+            op["kib_per_stream"],
+        )
+    else:
+        add(
+            "streaming",
+            "concurrent open streams in one process",
+            "1,000; memory per stream",
+            "Keygate not available",
+            NA,
+        )
+
+    # --- Revocation (measured by auth_bench.py when it can) ---
+    v = auth.get("revocation_propagation_ms") if auth.get("available") else None
+    add(
+        "revocation",
+        "revoked in one process → refused by another",
+        "≤ 1 s",
+        _f(v, 0, " ms") if v is not None else "not measured by bench/ yet",
+        _status(None if v is None else v <= 1000),
+        v,
+    )
+
+    # --- Scale-out ---
+    so = res.get("scale_out") or {}
+    if so.get("available"):
+        w = {int(k): x.get("rps") for k, x in so["workers"].items()}
+        text = ", ".join(f"{k} w: {_f(v, 0)}" for k, v in sorted(w.items())) + " req/s"
+        ok = None
+        if w.get(1) and w.get(2):
+            # 2 cores shared with wrk and the mock: 2 workers must gain, 4 must not lose.
+            ok = w[2] >= 1.2 * w[1] and (w.get(4) is None or w[4] >= 0.9 * w[2])
+        add(
+            "scale-out",
+            "throughput grows with workers (PostgreSQL + Redis)",
+            "1 → 2 ≥ +20 %, 4 ≥ 2 − 10 %",
+            text,
+            _status(ok),
+            w,
+        )
+    else:
+        add(
+            "scale-out",
+            "throughput grows with workers (PostgreSQL + Redis)",
+            "report 1, 2, 4",
+            f"not available: {(so.get('reason') or 'not run').splitlines()[0]}",
+            NA,
+        )
+    return rows
+
+
+def markdown(res: dict) -> str:
+    meta = res.get("meta", {})
+    m = meta.get("machine", {})
+    v = m.get("versions", {})
+    out = ["# Keygate benchmark — latest run", ""]
+    out.append(
+        f"`python bench/run.py{' --quick' if meta.get('mode') == 'quick' else ''}` · mode **{meta.get('mode')}** · "
+        f"{meta.get('finished_at')} · took {_f(meta.get('duration_s'), 0)} s"
+    )
+    out.append("")
+    out.append(
+        f"Machine: {m.get('cpu_model')}, {m.get('cores')} cores, {m.get('memory')}, {m.get('os')}, "
+        f"kernel {m.get('kernel')}, Python {m.get('python')}; load average at start "
+        f"{' '.join(m.get('loadavg_start') or [])}, at end {' '.join(m.get('loadavg_end') or [])}."
+    )
+    out.append("")
+    out.append("Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".")
+    out.append("")
+    out.append(
+        "Everything ran on 127.0.0.1 at once; rounds interleave the targets (rotated order), and every "
+        "*added* figure is the median of per-round paired differences against the direct call. "
+        "See bench/README.md for what each figure means."
+    )
+    out += ["", "## DESIGN §6 figures", "", "| area | figure | target | measured | status |", "|---|---|---|---|---|"]
+    for r in res.get("figures") or evaluate(res):
+        out.append(f"| {r['section']} | {r['figure']} | {r['target']} | {r['measured']} | {r['status']} |")
+
+    lat = res.get("latency")
+    if lat:
+        out += [
+            "",
+            f"## Non-streaming latency (aiohttp client, {lat['rounds']} interleaved rounds, ms)",
+            "",
+            "| target | concurrency | requests | p50 | p90 | p99 | added p50 | added p99 | req/s (client) | failed |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        labels = {n: _get(res, "targets", n, "label", default=n) for n in lat["targets"]}
+        for name, rows in lat["targets"].items():
+            for c, row in rows.items():
+                out.append(
+                    f"| {labels[name]} | {c} | {_f(row.get('n'))} | {_f(row.get('p50'), 3)} | "
+                    f"{_f(row.get('p90'), 3)} | {_f(row.get('p99'), 3)} | {_f(row.get('added_p50_ms'), 3)} | "
+                    f"{_f(row.get('added_p99_ms'), 3)} | {_f(row.get('rps'), 0)} | {row.get('failed', 0)} |"
+                )
+
+    tp = res.get("throughput")
+    if tp and tp.get("available"):
+        t = tp["targets"]
+        raw, ll = _get(t, "raw", "rps"), _get(t, "litellm", "rps")
+        out += [
+            "",
+            f"## Throughput (wrk -t{tp['threads']} -c{tp['connections']} -d{tp['seconds']}s, "
+            f"median of {tp['rounds']} interleaved rounds)",
+            "",
+            "| target | req/s | each round | p50 ms | p99 ms | errors | vs raw forwarder | vs LiteLLM |",
+            "|---|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, row in t.items():
+            label = _get(res, "targets", name, "label", default=name)
+            if "rps" not in row:
+                out.append(f"| {label} | — | {row.get('error', '')} | | | | | |")
+                continue
+            rounds = ", ".join(f"{x:,.0f}" for x in row["rps_rounds"])
+            out.append(
+                f"| {label} | {row['rps']:,.0f} | {rounds} | {row['latency_p50_ms']:.2f} | "
+                f"{row['latency_p99_ms']:.2f} | {row['errors']} | "
+                f"{row['rps'] / raw:.0%} | {row['rps'] / ll:.1f}× |"
+                if raw and ll
+                else f"| {label} | {row['rps']:,.0f} | {rounds} | {row['latency_p50_ms']:.2f} | "
+                f"{row['latency_p99_ms']:.2f} | {row['errors']} | | |"
+            )
+    elif tp:
+        out += ["", "## Throughput", "", tp.get("note", "not available")]
+
+    st = _get(res, "streaming", "targets")
+    if st:
+        out += [
+            "",
+            "## Streaming (SSE mock upstream)",
+            "",
+            "Time to first byte: short streams one after another on a warm connection.",
+            "",
+            "| target | TTFB p50 | TTFB p99 | added p50 | first-chunk lag p50 | failed | shape passed |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for row in st.values():
+            tt = row.get("ttfb")
+            if tt:
+                out.append(
+                    f"| {row['label']} | {_f(tt['ttfb'].get('p50'), 3)} ms | {_f(tt['ttfb'].get('p99'), 3)} ms | "
+                    f"{_f(tt.get('added_ttfb_p50_ms'), 3)} | {_f(tt['first_chunk_lag'].get('p50'), 3)} ms | "
+                    f"{tt['failed']} | {'yes' if tt['shape_passed_through'] else 'no'} |"
+                )
+        first = next((r.get("chunks") for r in st.values() if r.get("chunks")), None)
+        if first:
+            out += [
+                "",
+                f"Chunk timing: {first['streams']} streams of {first['chunks']} chunks sent "
+                f"{first['delay_ms']} ms apart; lag = arrival at the client − upstream send time, "
+                "gap error = |client gap − upstream gap|.",
+                "",
+                "| target | lag p50 | lag p99 | lag max | gap error p50 | gap error p99 |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            for row in st.values():
+                c = row.get("chunks")
+                if c:
+                    out.append(
+                        f"| {row['label']} | {_f(c['lag'].get('p50'), 3)} ms | {_f(c['lag'].get('p99'), 3)} ms | "
+                        f"{_f(c['lag'].get('max'), 3)} ms | {_f(c['gap_error'].get('p50'), 3)} ms | "
+                        f"{_f(c['gap_error'].get('p99'), 3)} ms |"
+                    )
+        opened = [(row["label"], row["open_streams"]) for row in st.values() if row.get("open_streams")]
+        if opened:
+            out += [
+                "",
+                "Concurrent open streams in one process (RSS of the proxy process, /proc VmRSS):",
+                "",
+                "| target | streams | got first byte | completed | all open after | RSS before | RSS with all open | per stream | upstream streams open |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+            for label, o in opened:
+                out.append(
+                    f"| {label} | {o['streams']:,} | {o['first_byte']:,} | {o['completed']:,} | "
+                    f"{o['open_all_s']:.2f} s | {o['rss_before_kib'] / 1024:.1f} MiB | "
+                    f"{o['rss_during_kib'] / 1024:.1f} MiB | {_f(o['kib_per_stream'], 1)} KiB | "
+                    f"{_f(o.get('upstream_open_during'))} |"
+                )
+        disc = [(row["label"], row["disconnect"]) for row in st.values() if row.get("disconnect")]
+        if disc:
+            out += [
+                "",
+                "Client disconnects: streams open at the upstream while clients read, and 1 s after they hung up:",
+                "",
+                "| target | clients | upstream open during | upstream open 1 s after |",
+                "|---|---:|---:|---:|",
+            ]
+            for label, d in disc:
+                out.append(
+                    f"| {label} | {d['streams']} | {_f(d['upstream_open_during'])} | "
+                    f"{_f(d['upstream_open_1s_after_disconnect'])} |"
+                )
+        if _get(res, "streaming", "note"):
+            out += ["", res["streaming"]["note"]]
+
+    auth = res.get("auth") or {}
+    out += ["", "## Auth (bench/auth_bench.py)", ""]
+    if auth.get("available"):
+        out += ["| figure | value |", "|---|---:|"]
+        for key, value in auth.items():
+            if key in ("available", "notes"):
+                continue
+            if isinstance(value, float):
+                value = _f(value, 3)
+            elif isinstance(value, (dict, list)):
+                value = "`" + json.dumps(value) + "`"
+            out.append(f"| {key} | {value} |")
+        out += [f"- {n}" for n in auth.get("notes") or []]
+    else:
+        out.append("Not available: " + (auth.get("reason") or "not run").replace("\n", " "))
+
+    so = res.get("scale_out") or {}
+    out += ["", "## Scale-out (Keygate against PostgreSQL + Redis, wrk)", ""]
+    if so.get("available"):
+        out += ["| workers | req/s (median) | each round | errors |", "|---:|---:|---|---:|"]
+        for w, row in so["workers"].items():
+            rounds = ", ".join(f"{x:,.0f}" for x in row.get("rps_rounds") or [])
+            out.append(
+                f"| {w} | {_f(row.get('rps'), 0)} | {rounds or row.get('error') or ''} | {row.get('errors', '')} |"
+            )
+    else:
+        out.append("Not available: " + (so.get("reason") or "not run").replace("\n", " "))
+
+    unavailable = [(n, t) for n, t in (res.get("targets") or {}).items() if not t.get("available")]
+    if unavailable or res.get("notes"):
+        out += ["", "## Notes", ""]
+        for name, t in unavailable:
+            note = (t.get("note") or "").replace("\n", " ⏎ ")
+            out.append(f"- `{name}` not available: {note}")
+        for note in res.get("notes", []):
+            out.append(f"- {note}")
+    return "\n".join(out) + "\n"
+
+
+def summary(res: dict) -> str:
+    """A plain-text digest for the terminal."""
+    lines = ["DESIGN §6 figures:"]
+    for r in res.get("figures") or evaluate(res):
+        lines.append(f"  [{r['status'].strip('*'):>13}] {r['figure']}: {r['measured']}  (target {r['target']})")
+    lat = _get(res, "latency", "targets", default={})
+    tp = _get(res, "throughput", "targets", default={})
+    lines.append("Side by side (p50 at c=1, added p50 at c=1, wrk req/s):")
+    for name in ("direct", "raw", "keygate", "litellm"):
+        row = _get(lat, name, "1")
+        if row:
+            lines.append(
+                f"  {name:8} p50 {_f(row.get('p50'), 3)} ms   added {_f(row.get('added_p50_ms'), 3)} ms   "
+                f"{_f(_get(tp, name, 'rps'), 0)} req/s"
+            )
+    lines.append(f"Took {_f(_get(res, 'meta', 'duration_s'), 0)} s.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json")
+    results = json.loads(path.read_text())
+    results["figures"] = evaluate(results)
+    path.with_suffix(".md").write_text(markdown(results))
+    print(summary(results))

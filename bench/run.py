@@ -1,0 +1,1029 @@
+#!/usr/bin/env python3
+"""`make bench`: start everything on 127.0.0.1 and measure it side by side in one run.
+
+    .venv/bin/python bench/run.py [--quick] [--skip litellm,scale,...]
+
+Targets (non-streaming, all in front of the same nginx mock upstream):
+  direct   the mock itself (nginx, fixed JSON)           -- the zero
+  raw      raw-ASGI + aiohttp forwarder, 1 uvicorn worker -- the floor for any Python hop
+  keygate  Keygate, 1 uvicorn worker, SQLite              -- what we ship
+  litellm  LiteLLM proxy, 1 worker, master key, no DB     -- the comparison
+
+Rounds are interleaved (every round measures every target, in a rotated order) so that
+noise from the 2 shared cores lands on all targets alike; "added" figures are medians of
+per-round paired differences against `direct`. Every loop is bounded in count and time;
+every process started here is killed on exit, Ctrl-C and errors included.
+
+Writes bench/results/latest.json, latest.md, latest.png (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import load  # noqa: E402
+import report  # noqa: E402
+from procs import Procs, free_port, http_status, rss_kib, wait_until  # noqa: E402
+
+RESULTS = BENCH / "results"
+LITELLM_VENV = BENCH / ".venv-litellm"
+PROJECT_PY = ROOT / ".venv" / "bin" / "python"
+PY = sys.executable  # runs the mock SSE upstream and the raw forwarder
+
+CHAT_BODY = b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+JSON_HEADERS = {"Content-Type": "application/json"}
+MOCK_UPSTREAM_KEY = "mock-upstream-key"
+MOCK_REPLY = b"Hello from the mock upstream."
+LITELLM_MASTER_KEY = "sk-bench-litellm-master"
+
+# Environment the Keygate targets run with (on top of a scrubbed copy of ours). The project's
+# own .env is not read, so a developer's local settings never change the figures.
+KEYGATE_ENV = {
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "OPENAI_API_KEY": MOCK_UPSTREAM_KEY,
+    "LOG_LEVEL": "warning",
+}
+# Variables that must not leak from the caller's shell into a target.
+SCRUBBED_ENV = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "DJANGO_SETTINGS_MODULE",
+    "LITELLM_MASTER_KEY",
+    "KEYGATE_ENV_FILE",
+)
+
+PROFILES = {
+    "full": {
+        "lat_rounds": 5,
+        # concurrency -> (requests per target per round, seconds cap per target per round)
+        "lat_plan": {1: (300, 2.0), 16: (1500, 2.0), 64: (3000, 2.5)},
+        # one wrk thread saturates any Python target and leaves the second core to it
+        "wrk_rounds": 2,
+        "wrk_seconds": 10,
+        "wrk_threads": 1,
+        "wrk_connections": 64,
+        "ttfb_rounds": 5,
+        "ttfb_streams": 60,
+        "gap_rounds": 3,
+        "gap_streams": 8,
+        "gap_chunks": 20,
+        "gap_delay_ms": 20,
+        "open_streams": 1000,
+        "open_chunks": 30,
+        "open_delay_ms": 200,
+        "disconnect_streams": 20,
+        "scale_workers": (1, 2, 4),
+        "scale_rounds": 2,
+        "scale_seconds": 6,
+        "budget_s": 570,
+    },
+    "quick": {
+        "lat_rounds": 2,
+        "lat_plan": {1: (100, 1.0), 16: (500, 1.0), 64: (1000, 1.2)},
+        "wrk_rounds": 1,
+        "wrk_seconds": 3,
+        "wrk_threads": 1,
+        "wrk_connections": 64,
+        "ttfb_rounds": 2,
+        "ttfb_streams": 30,
+        "gap_rounds": 1,
+        "gap_streams": 4,
+        "gap_chunks": 10,
+        "gap_delay_ms": 20,
+        "open_streams": 200,
+        "open_chunks": 12,
+        "open_delay_ms": 200,
+        "disconnect_streams": 10,
+        "scale_workers": (1, 2, 4),
+        "scale_rounds": 1,
+        "scale_seconds": 2,
+        "budget_s": 115,
+    },
+}
+
+NONSTREAM_TARGETS = ("direct", "raw", "keygate", "litellm")
+STREAM_TARGETS = ("sse_direct", "sse_raw", "sse_keygate")
+LABELS = {
+    "direct": "direct (nginx mock)",
+    "raw": "raw ASGI forwarder",
+    "keygate": "Keygate",
+    "litellm": "LiteLLM proxy",
+    "sse_direct": "direct (SSE mock)",
+    "sse_raw": "raw ASGI forwarder",
+    "sse_keygate": "Keygate",
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class _GaveUp(Exception):
+    """A target answers, but not with 200, for longer than its grace period."""
+
+
+class Target:
+    """One thing to send requests to; `available=False` keeps its row with the reason."""
+
+    def __init__(self, name: str, url: str = "", headers: dict | None = None) -> None:
+        self.name = name
+        self.label = LABELS.get(name, name)
+        self.url = url
+        self.headers = {**JSON_HEADERS, **(headers or {})}
+        self.proc: subprocess.Popen | None = None
+        self.proc_name = name  # its log is <tmp>/<proc_name>.log
+        self.available = False
+        self.note = ""
+
+    def fail(self, note: str) -> Target:
+        self.available = False
+        self.note = note
+        log(f"{self.name}: not available: {note.splitlines()[0] if note else ''}")
+        return self
+
+    def as_json(self) -> dict:
+        return {
+            "label": self.label,
+            "available": self.available,
+            "note": self.note,
+            "url": self.url,
+            "pid": self.proc.pid if self.proc else None,
+        }
+
+
+def base_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def rotated(items: list, r: int) -> list:
+    """Round r's order: rotate by r, so no target always runs first (warmest) or last."""
+    if not items:
+        return items
+    r %= len(items)
+    return items[r:] + items[:r]
+
+
+def paired_added(rounds_t: list, rounds_d: list) -> float | None:
+    diffs = [t - d for t, d in zip(rounds_t, rounds_d, strict=False) if t is not None and d is not None]
+    return statistics.median(diffs) if diffs else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Starting the servers
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.mode = "quick" if args.quick else "full"
+        self.p = PROFILES[self.mode]
+        self.skip = set(filter(None, (args.skip or "").split(",")))
+        self.tmp = Path(tempfile.mkdtemp(prefix="keygate-bench-"))
+        self.procs = Procs(self.tmp)
+        self.t0 = time.monotonic()
+        self.targets: dict[str, Target] = {}
+        self.results: dict = {"notes": []}
+        self.keygate_py = str(PROJECT_PY) if PROJECT_PY.exists() else PY
+        self.secret_key = secrets.token_urlsafe(40)
+        self.pepper = secrets.token_urlsafe(40)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def remaining(self) -> float:
+        return self.p["budget_s"] - self.elapsed()
+
+    def note(self, text: str) -> None:
+        log("note: " + text)
+        self.results["notes"].append(text)
+
+    # -- upstreams and the simple targets ------------------------------------------------------
+
+    def start_mock(self) -> Target:
+        t = Target("direct")
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+        if nginx is None:
+            return t.fail("nginx not installed (scripts/install_system_deps.sh installs it)")
+        port = free_port()
+        ndir = self.tmp / "nginx"
+        ndir.mkdir()
+        conf = (BENCH / "mock_nginx.conf").read_text().replace("@PORT@", str(port)).replace("@DIR@", str(ndir))
+        (ndir / "nginx.conf").write_text(conf)
+        t.proc = self.procs.start("nginx", [nginx, "-p", ndir, "-c", ndir / "nginx.conf", "-e", ndir / "error.log"])
+        t.url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        if not wait_until(lambda: http_status(t.url, "POST", CHAT_BODY)[0] == 200, t.proc, 10):
+            return t.fail("nginx did not start: " + self.procs.log_tail("nginx"))
+        t.available = True
+        self.mock_base = f"http://127.0.0.1:{port}"
+        return t
+
+    def start_sse(self) -> Target:
+        t = Target("sse_direct")
+        port = free_port()
+        t.proc = self.procs.start(
+            "sse_upstream", [PY, BENCH / "sse_upstream.py", "--port", port, "--chunks", 2, "--delay-ms", 0]
+        )
+        t.url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        self.sse_base = f"http://127.0.0.1:{port}"
+        if not wait_until(lambda: http_status(self.sse_base + "/health")[0] == 200, t.proc, 15):
+            return t.fail("SSE upstream did not start: " + self.procs.log_tail("sse_upstream"))
+        t.available = True
+        return t
+
+    def start_raw(self, name: str, upstream: str) -> Target:
+        t = Target(name)
+        port = free_port()
+        env = {**base_env(), "UPSTREAM": upstream}
+        t.proc = self.procs.start(
+            name,
+            [
+                PY,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                BENCH,
+                "raw_forwarder:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+        )
+        t.url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        return t
+
+    def start_litellm(self) -> Target:
+        t = Target("litellm", headers={"Authorization": f"Bearer {LITELLM_MASTER_KEY}"})
+        exe = LITELLM_VENV / "bin" / "litellm"
+        if "litellm" in self.skip:
+            return t.fail("skipped (--skip litellm)")
+        if not exe.exists():
+            return t.fail("bench/.venv-litellm missing: run bench/litellm_setup.sh")
+        port = free_port()
+        env = {
+            **base_env(),
+            "BENCH_MOCK_BASE": self.mock_base + "/v1",
+            "LITELLM_MASTER_KEY": LITELLM_MASTER_KEY,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # offline: never fetch the cost map
+            "LITELLM_LOG": "ERROR",
+        }
+        t.proc = self.procs.start(
+            "litellm",
+            [
+                exe,
+                "--config",
+                BENCH / "litellm_config.yaml",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--num_workers",
+                1,
+                "--telemetry",
+                "False",
+                "--log_config",
+                BENCH / "litellm_log_config.json",
+            ],
+            env=env,
+            cwd=self.tmp,
+        )
+        t.url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        return t
+
+    # -- Keygate ---------------------------------------------------------------------------------
+
+    def keygate_env(self, database_url: str, upstream_base: str, redis_url: str = "") -> dict:
+        env = {
+            **base_env(),
+            **KEYGATE_ENV,
+            "KEYGATE_ENV_FILE": str(self.tmp / "no.env"),
+            "SECRET_KEY": self.secret_key,
+            "KEYGATE_PEPPER": self.pepper,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "OPENAI_BASE_URL": upstream_base + "/v1",
+        }
+        override = BENCH / "keygate.env"  # optional, uncommitted: extra settings for the targets
+        if override.exists():
+            for line in override.read_text().splitlines():
+                if "=" in line and not line.lstrip().startswith("#"):
+                    key, value = line.split("=", 1)
+                    env[key.strip()] = value.strip()
+        return env
+
+    def keygate_missing(self) -> str | None:
+        if "keygate" in self.skip:
+            return "skipped (--skip keygate)"
+        if not (ROOT / "config" / "asgi.py").exists():
+            return "config/asgi.py not found: the Keygate app is not there yet"
+        return None
+
+    def prepare_keygate(self, env: dict, tag: str) -> tuple[str | None, str]:
+        """migrate + `keys create`; (key, "") or (None, why not)."""
+        steps = [
+            ("migrate", ["manage.py", "migrate", "--noinput", "-v0"]),
+            ("keys create", ["manage.py", "keys", "create", "--name", "bench", "--models", "*"]),
+        ]
+        out = ""
+        for what, argv in steps:
+            try:
+                r = subprocess.run(
+                    [self.keygate_py, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+                )
+            except subprocess.TimeoutExpired:
+                return None, f"`manage.py {what}` ({tag}) timed out"
+            if r.returncode != 0:
+                tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-8:])
+                return None, f"`manage.py {what}` ({tag}) failed:\n{tail}"
+            out = r.stdout
+        lines = [line.strip() for line in out.splitlines() if line.strip()]
+        if not lines:
+            return None, "`manage.py keys create` printed no key"
+        return lines[-1], ""
+
+    def start_keygate(self, name: str, env: dict, key: str, workers: int = 1) -> Target:
+        t = Target(name, headers={"Authorization": f"Bearer {key}"})
+        port = free_port()
+        uvicorn = ROOT / ".venv" / "bin" / "uvicorn"
+        cmd = [uvicorn] if uvicorn.exists() else [self.keygate_py, "-m", "uvicorn"]
+        t.proc = self.procs.start(
+            name,
+            [
+                *cmd,
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--workers",
+                workers,
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        t.url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        return t
+
+    def wait_ready(self, t: Target, timeout: float, grace: float = 8.0) -> Target:
+        """Ready = the target answers the bench request itself: 200 with the mock's reply in it.
+
+        Connection refused means "still booting" (wait up to `timeout`); an HTTP answer that
+        stays wrong for `grace` seconds is final (e.g. a 404 before the gateway exists).
+        """
+        if t.proc is None or t.note:
+            return t
+        last = [0, b""]
+        first_wrong = [None]
+
+        def check() -> bool:
+            last[:] = http_status(t.url, "POST", CHAT_BODY, t.headers, timeout=10)
+            # The mock's own words: proves the answer came through the mock, not a demo provider.
+            if last[0] == 200 and MOCK_REPLY in last[1]:
+                return True
+            if last[0]:
+                first_wrong[0] = first_wrong[0] or time.monotonic()
+                if time.monotonic() - first_wrong[0] > grace:
+                    raise _GaveUp
+            return False
+
+        try:
+            if wait_until(check, t.proc, timeout, interval=0.25, reraise=(_GaveUp,)):
+                t.available = True
+                return t
+        except _GaveUp:
+            pass
+        if t.proc.poll() is not None:
+            return t.fail(f"exited with code {t.proc.returncode}:\n{self.procs.log_tail(t.proc_name)}")
+        return t.fail(f"POST {t.url} answered {last[0] or 'nothing'}: {last[1][:300].decode(errors='replace')}")
+
+    # ---------------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        T = self.targets
+        T["direct"] = self.start_mock()
+        T["sse_direct"] = self.start_sse()
+        if not T["direct"].available:
+            raise SystemExit("the nginx mock upstream is required: " + T["direct"].note)
+        T["litellm"] = self.start_litellm()  # slowest to boot: start first, wait last
+        T["raw"] = self.start_raw("raw", self.mock_base)
+        T["sse_raw"] = self.start_raw("sse_raw", self.sse_base)
+
+        missing = self.keygate_missing()
+        if missing:
+            T["keygate"] = Target("keygate").fail(missing)
+            T["sse_keygate"] = Target("sse_keygate").fail(missing)
+        else:
+            for name, upstream in (("keygate", self.mock_base), ("sse_keygate", self.sse_base)):
+                env = self.keygate_env(f"sqlite:///{self.tmp / (name + '.sqlite3')}", upstream)
+                key, why = self.prepare_keygate(env, name)
+                T[name] = self.start_keygate(name, env, key) if key else Target(name).fail(why)
+
+        for name in ("raw", "sse_raw", "keygate", "sse_keygate", "litellm"):
+            t = T[name]
+            self.wait_ready(t, 120 if name == "litellm" else 60)
+            if t.available:
+                log(f"{name}: ready at {t.url}")
+        self.results["targets"] = {name: t.as_json() for name, t in T.items()}
+
+    # ---------------------------------------------------------------------------------------------
+    # Phase 1: latency distributions (aiohttp client, interleaved rounds)
+
+    def phase_latency(self, runner: asyncio.Runner) -> None:
+        targets = [self.targets[n] for n in NONSTREAM_TARGETS if self.targets[n].available]
+        plan = self.p["lat_plan"]
+        rounds = self.p["lat_rounds"]
+        raw: dict = {
+            t.name: {c: {"lat": [], "rounds_p50": [], "failed": 0, "n": 0, "wall": 0.0} for c in plan} for t in targets
+        }
+        log(f"latency: {rounds} rounds x concurrency {list(plan)} x {[t.name for t in targets]}")
+        for r in range(rounds):
+            for c, (count, cap) in plan.items():
+                for t in rotated(targets, r):
+                    res = runner.run(load.latency_run(t.url, t.headers, CHAT_BODY, c, count, cap))
+                    cell = raw[t.name][c]
+                    cell["lat"].extend(res["latencies"])
+                    cell["rounds_p50"].append(load.percentile(res["latencies"], 50))
+                    cell["failed"] += res["failed"]
+                    cell["n"] += len(res["latencies"])
+                    cell["wall"] += res["wall_s"]
+            log(f"latency: round {r + 1}/{rounds} done ({self.elapsed():.0f} s)")
+        out: dict = {"concurrency": list(plan), "rounds": rounds, "targets": {}}
+        for t in targets:
+            out["targets"][t.name] = {}
+            for c in plan:
+                cell = raw[t.name][c]
+                row = load.summarize_ms(cell["lat"])
+                row["failed"] = cell["failed"]
+                row["rps"] = cell["n"] / cell["wall"] if cell["wall"] else None
+                row["rounds_p50_ms"] = [v * 1000 if v is not None else None for v in cell["rounds_p50"]]
+                out["targets"][t.name][str(c)] = row
+        direct = out["targets"].get("direct")
+        for name, rows in out["targets"].items():
+            for c, row in rows.items():
+                if direct is None or name == "direct" or not row.get("n"):
+                    continue
+                d = direct[c]
+                row["added_p50_ms"] = paired_added(row["rounds_p50_ms"], d["rounds_p50_ms"])
+                row["added_p99_ms"] = row["p99"] - d["p99"] if d.get("n") else None
+        self.results["latency"] = out
+
+    # Phase 2: max throughput with wrk (interleaved rounds)
+
+    def run_wrk(self, t: Target, seconds: int, connections: int | None = None) -> dict:
+        env = {**os.environ, "WRK_AUTH": t.headers.get("Authorization", "")}
+        cmd = [
+            "wrk",
+            f"-t{self.p['wrk_threads']}",
+            f"-c{connections or self.p['wrk_connections']}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(BENCH / "wrk_post.lua"),
+            t.url,
+        ]
+        try:
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 40)
+        except subprocess.TimeoutExpired:
+            return {"error": "wrk timed out"}
+        line = next((ln for ln in r.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
+        if line is None:
+            return {"error": (r.stderr or r.stdout).strip()[-300:]}
+        data = json.loads(line[len("WRKJSON ") :])
+        seconds_run = data["duration_us"] / 1e6
+        bad = data["errors"]["status"] + data["errors"]["timeout"]
+        data["rps"] = (data["requests"] - data["errors"]["status"]) / seconds_run
+        data["error_count"] = bad + data["errors"]["connect"] + data["errors"]["read"] + data["errors"]["write"]
+        return data
+
+    def phase_throughput(self) -> None:
+        if shutil.which("wrk") is None:
+            self.results["throughput"] = {
+                "available": False,
+                "note": "wrk not installed (scripts/install_system_deps.sh)",
+            }
+            return
+        targets = [self.targets[n] for n in NONSTREAM_TARGETS if self.targets[n].available]
+        rounds, seconds = self.p["wrk_rounds"], self.p["wrk_seconds"]
+        log(
+            f"throughput: wrk -t{self.p['wrk_threads']} -c{self.p['wrk_connections']} -d{seconds}s, "
+            f"{rounds} rounds x {[t.name for t in targets]}"
+        )
+        runs: dict = {t.name: [] for t in targets}
+        for r in range(rounds):
+            for t in rotated(targets, r):
+                runs[t.name].append(self.run_wrk(t, seconds))
+            log(f"throughput: round {r + 1}/{rounds} done ({self.elapsed():.0f} s)")
+        out = {
+            "available": True,
+            "threads": self.p["wrk_threads"],
+            "connections": self.p["wrk_connections"],
+            "seconds": seconds,
+            "rounds": rounds,
+            "targets": {},
+        }
+        for name, rs in runs.items():
+            ok = [x for x in rs if "rps" in x]
+            if not ok:
+                out["targets"][name] = {"error": rs[0].get("error") if rs else "no run"}
+                continue
+            rps = [x["rps"] for x in ok]
+            mid = sorted(ok, key=lambda x: x["rps"])[len(ok) // 2]
+            out["targets"][name] = {
+                "rps": statistics.median(rps),
+                "rps_rounds": rps,
+                "latency_p50_ms": mid["latency_us"]["p50"] / 1000,
+                "latency_p99_ms": mid["latency_us"]["p99"] / 1000,
+                "errors": sum(x["error_count"] for x in ok),
+                "requests": sum(x["requests"] for x in ok),
+            }
+        self.results["throughput"] = out
+
+    # Phase 3: streaming
+
+    def stream_request(self, chunks: int, delay_ms: float) -> tuple[bytes, dict]:
+        # The shape travels in the body's metadata and in headers: a proxy may drop either.
+        body = json.dumps(
+            {
+                "model": "gpt-4o",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "metadata": {"bench_chunks": str(chunks), "bench_delay_ms": str(delay_ms)},
+            }
+        ).encode()
+        return body, {"x-bench-chunks": str(chunks), "x-bench-delay-ms": str(delay_ms)}
+
+    def phase_streaming(self, runner: asyncio.Runner) -> None:
+        targets = [self.targets[n] for n in STREAM_TARGETS if self.targets[n].available]
+        out: dict = {"targets": {t.name: {"label": t.label} for t in targets}}
+        self.results["streaming"] = out
+        if not targets or targets[0].name != "sse_direct":
+            out["note"] = "SSE upstream not available"
+            return
+
+        # 3a. time to first byte: sequential short streams, interleaved rounds
+        body, extra = self.stream_request(2, 0)
+        ttfb: dict = {t.name: {"all": [], "rounds": [], "first_lag": [], "frames_ok": True} for t in targets}
+        rounds = self.p["ttfb_rounds"]
+        for r in range(rounds):
+            for t in rotated(targets, r):
+                res = runner.run(load.ttfb_run(t.url, {**t.headers, **extra}, body, self.p["ttfb_streams"], 10))
+                good = [x for x in res if x["ok"]]
+                values = [x["ttfb_s"] for x in good]
+                ttfb[t.name]["all"].extend(values)
+                ttfb[t.name]["rounds"].append(load.percentile(values, 50))
+                ttfb[t.name]["first_lag"].extend(
+                    (x["frames"][0][1] - x["frames"][0][2]) / 1e9 for x in good if x["frames"] and x["frames"][0][2]
+                )
+                ttfb[t.name]["failed"] = ttfb[t.name].get("failed", 0) + len(res) - len(good)
+                if any(len(x["frames"]) != 2 + 3 for x in good):
+                    ttfb[t.name]["frames_ok"] = False
+        d = ttfb["sse_direct"]
+        for t in targets:
+            cell = ttfb[t.name]
+            row = {
+                "ttfb": load.summarize_ms(cell["all"]),
+                "first_chunk_lag": load.summarize_ms(cell["first_lag"]),
+                "failed": cell.get("failed", 0),
+                "shape_passed_through": cell["frames_ok"],
+                "rounds_p50_ms": [v * 1000 if v is not None else None for v in cell["rounds"]],
+            }
+            if t.name != "sse_direct":
+                row["added_ttfb_p50_ms"] = paired_added(
+                    row["rounds_p50_ms"], [v * 1000 if v is not None else None for v in d["rounds"]]
+                )
+                if cell["first_lag"] and d["first_lag"]:
+                    row["added_first_chunk_lag_p50_ms"] = (
+                        load.percentile(cell["first_lag"], 50) - load.percentile(d["first_lag"], 50)
+                    ) * 1000
+            out["targets"][t.name]["ttfb"] = row
+        log(f"streaming: TTFB done ({self.elapsed():.0f} s)")
+
+        # 3b. chunks delivered as they arrive: per-chunk lag and inter-chunk gap error
+        chunks, delay = self.p["gap_chunks"], self.p["gap_delay_ms"]
+        body, extra = self.stream_request(chunks, delay)
+        lags: dict = {t.name: [] for t in targets}
+        gap_err: dict = {t.name: [] for t in targets}
+        shape: dict = {t.name: True for t in targets}
+        for r in range(self.p["gap_rounds"]):
+            for t in rotated(targets, r):
+                res = runner.run(
+                    load.concurrent_streams(
+                        t.url, {**t.headers, **extra}, body, self.p["gap_streams"], chunks * delay / 1000 + 15
+                    )
+                )
+                for x in res:
+                    frames = [f for f in x["frames"] if f[2]]
+                    if len(x["frames"]) != chunks + 3:
+                        shape[t.name] = False
+                    lags[t.name].extend((f[1] - f[2]) / 1e9 for f in frames)
+                    # content frames only (1..chunks): each was sent `delay` ms after the previous
+                    body_frames = frames[1 : chunks + 1]
+                    for a, b in itertools.pairwise(body_frames):
+                        gap_err[t.name].append(abs((b[0] - a[0]) - (b[2] - a[2]) / 1e9))
+        for t in targets:
+            out["targets"][t.name]["chunks"] = {
+                "chunks": chunks,
+                "delay_ms": delay,
+                "streams": self.p["gap_streams"] * self.p["gap_rounds"],
+                "lag": load.summarize_ms(lags[t.name]),
+                "gap_error": load.summarize_ms(gap_err[t.name]),
+                "shape_passed_through": shape[t.name],
+            }
+        log(f"streaming: chunk timing done ({self.elapsed():.0f} s)")
+
+        # 3c. many concurrent open streams in one process: memory per stream
+        n = self.p["open_streams"]
+        chunks, delay = self.p["open_chunks"], self.p["open_delay_ms"]
+        body, extra = self.stream_request(chunks, delay)
+        for t in targets:
+            if t.name == "sse_direct":
+                continue
+            if self.remaining() < chunks * delay / 1000 + 10:
+                self.note(f"open streams for {t.name} skipped: time budget")
+                continue
+            pid = t.proc.pid
+            before = rss_kib(pid)
+            res = runner.run(
+                load.open_streams(
+                    t.url,
+                    {**t.headers, **extra},
+                    body,
+                    n,
+                    sample=lambda pid=pid: {"rss_kib": rss_kib(pid), "upstream": self.sse_stats()},
+                    first_timeout=20,
+                    total_timeout=chunks * delay / 1000 + 30,
+                )
+            )
+            res["rss_before_kib"] = before
+            res["rss_during_kib"] = res["sample"]["rss_kib"]
+            res["rss_after_kib"] = rss_kib(pid)
+            res["upstream_open_during"] = (res["sample"]["upstream"] or {}).get("open")
+            res["kib_per_stream"] = (res["rss_during_kib"] - before) / res["first_byte"] if res["first_byte"] else None
+            out["targets"][t.name]["open_streams"] = res
+            log(
+                f"streaming: {n} open streams via {t.name}: {res['first_byte']} opened, "
+                f"{res['completed']} completed, {res['kib_per_stream'] or 0:.1f} KiB/stream"
+            )
+
+        # 3d. client disconnects: does the proxy close its upstream request?
+        body, extra = self.stream_request(200, 100)
+        for t in targets:
+            if t.name == "sse_direct":
+                continue
+            out["targets"][t.name]["disconnect"] = runner.run(self.disconnect_check(t, body, extra))
+
+    def sse_stats(self) -> dict | None:
+        status, body = http_status(self.sse_base + "/stats", timeout=2)
+        return json.loads(body) if status == 200 else None
+
+    async def disconnect_check(self, t: Target, body: bytes, extra: dict) -> dict:
+        import aiohttp
+
+        n = self.p["disconnect_streams"]
+        before = (self.sse_stats() or {}).get("open")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            events = [asyncio.Event() for _ in range(n)]
+            tasks = [
+                asyncio.create_task(load.stream_once(session, t.url, {**t.headers, **extra}, body, e)) for e in events
+            ]
+            await asyncio.wait([asyncio.create_task(e.wait()) for e in events], timeout=10)
+            during = (self.sse_stats() or {}).get("open")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(1.0)
+        after = (self.sse_stats() or {}).get("open")
+        return {
+            "streams": n,
+            "upstream_open_before": before,
+            "upstream_open_during": during,
+            "upstream_open_1s_after_disconnect": after,
+        }
+
+    # Phase 4: auth figures (pluggable, bench/auth_bench.py)
+
+    def phase_auth(self) -> None:
+        missing = self.keygate_missing()
+        if missing:
+            self.results["auth"] = {"available": False, "reason": missing}
+            return
+        env = self.keygate_env(f"sqlite:///{self.tmp / 'auth.sqlite3'}", self.mock_base)
+        cmd = [self.keygate_py, str(BENCH / "auth_bench.py"), "--json"] + (["--quick"] if self.args.quick else [])
+        try:
+            r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+        except subprocess.TimeoutExpired:
+            self.results["auth"] = {"available": False, "reason": "auth_bench.py timed out (240 s)"}
+            return
+        line = next((ln for ln in reversed(r.stdout.splitlines()) if ln.startswith("{")), None)
+        if line is None:
+            tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-8:])
+            self.results["auth"] = {"available": False, "reason": f"auth_bench.py exited {r.returncode}:\n{tail}"}
+            return
+        self.results["auth"] = json.loads(line)
+
+    # Phase 5: scale-out against PostgreSQL + Redis
+
+    def phase_scale_out(self, runner: asyncio.Runner) -> None:
+        out: dict = {"available": False}
+        self.results["scale_out"] = out
+        services = ROOT / "scripts" / "services.sh"
+        missing = self.keygate_missing()
+        if "scale" in self.skip:
+            out["reason"] = "skipped (--skip scale)"
+            return
+        if missing or not self.targets["keygate"].available:
+            out["reason"] = missing or "Keygate target not available"
+            return
+        if not services.exists():
+            out["reason"] = "scripts/services.sh not found: no PostgreSQL + Redis to scale out against"
+            return
+        if shutil.which("wrk") is None:
+            out["reason"] = "wrk not installed"
+            return
+        was_running = subprocess.run(["bash", services, "status"], capture_output=True).returncode == 0
+        r = subprocess.run(["bash", services, "start"], capture_output=True, text=True, timeout=240)
+        if r.returncode != 0:
+            out["reason"] = "scripts/services.sh start failed:\n" + "\n".join((r.stderr or r.stdout).splitlines()[-6:])
+            return
+        try:
+            self._scale_out(runner, services, out)
+        finally:
+            if not was_running:
+                subprocess.run(["bash", services, "stop"], capture_output=True, timeout=120)
+
+    def _scale_out(self, runner: asyncio.Runner, services: Path, out: dict) -> None:
+        r = subprocess.run(["bash", services, "env"], capture_output=True, text=True, timeout=30)
+        found = dict(re.findall(r"^(?:export )?(DATABASE_URL|REDIS_URL)=(\S+)$", r.stdout, re.M))
+        if "DATABASE_URL" not in found or "REDIS_URL" not in found:
+            out["reason"] = "scripts/services.sh env printed no DATABASE_URL / REDIS_URL"
+            return
+        # A database and a Redis db of our own, emptied each run: never the tests' data.
+        admin_url = found["DATABASE_URL"]
+        db_url = admin_url.rsplit("/", 1)[0] + "/keygate_bench"
+        redis_url = found["REDIS_URL"].rsplit("/", 1)[0] + "/15"
+        reset = (
+            "import sys, psycopg, redis\n"
+            "with psycopg.connect(sys.argv[1], autocommit=True) as c:\n"
+            "    c.execute('DROP DATABASE IF EXISTS keygate_bench WITH (FORCE)')\n"
+            "    c.execute('CREATE DATABASE keygate_bench')\n"
+            "redis.Redis.from_url(sys.argv[2]).flushdb()\n"
+        )
+        r = subprocess.run(
+            [self.keygate_py, "-c", reset, admin_url, redis_url], capture_output=True, text=True, timeout=60
+        )
+        if r.returncode != 0:
+            out["reason"] = "could not reset keygate_bench database / redis db 15:\n" + r.stderr.strip()[-400:]
+            return
+        env = self.keygate_env(db_url, self.mock_base, redis_url)
+        key, why = self.prepare_keygate(env, "postgres")
+        if not key:
+            out["reason"] = why
+            return
+        servers = []
+        for w in self.p["scale_workers"]:
+            t = self.start_keygate(f"keygate_pg_w{w}", env, key, workers=w)
+            servers.append((w, t))
+        for _, t in servers:
+            self.wait_ready(t, 90)
+        ready = [(w, t) for w, t in servers if t.available]
+        if not ready:
+            out["reason"] = "no Keygate server started against PostgreSQL + Redis: " + servers[0][1].note
+            return
+        for _, t in ready:  # warm every worker's key cache and connection pools
+            runner.run(load.latency_run(t.url, t.headers, CHAT_BODY, 32, 400, 5))
+        runs: dict = {w: [] for w, _ in ready}
+        log(f"scale-out: workers {[w for w, _ in ready]}, {self.p['scale_rounds']} rounds")
+        for r_ in range(self.p["scale_rounds"]):
+            for w, t in rotated(ready, r_):
+                runs[w].append(self.run_wrk(t, self.p["scale_seconds"]))
+        out.update(
+            {
+                "available": True,
+                "database": "postgresql",
+                "cache": "redis",
+                "seconds": self.p["scale_seconds"],
+                "rounds": self.p["scale_rounds"],
+                "workers": {},
+            }
+        )
+        for w, rs in runs.items():
+            ok = [x for x in rs if "rps" in x]
+            out["workers"][str(w)] = {
+                "rps": statistics.median([x["rps"] for x in ok]) if ok else None,
+                "rps_rounds": [x["rps"] for x in ok],
+                "errors": sum(x["error_count"] for x in ok),
+                "error": None if ok else (rs[0].get("error") if rs else "no run"),
+            }
+        for w, t in servers:
+            if not t.available:
+                out["workers"][str(w)] = {"rps": None, "error": t.note}
+            self.procs.stop(t.proc)
+
+    # ---------------------------------------------------------------------------------------------
+
+    def machine(self) -> dict:
+        def first(path: str, prefix: str) -> str | None:
+            try:
+                for line in open(path):
+                    if line.startswith(prefix):
+                        return line.split(":", 1)[1].strip() if ":" in line else line.split("=", 1)[1].strip('"\n')
+            except OSError:
+                pass
+            return None
+
+        def version(dist: str) -> str | None:
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                return None
+
+        def tool(argv: list[str]) -> str | None:
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                return None
+            text = (r.stdout + r.stderr).strip().splitlines()
+            return text[0] if text else None
+
+        litellm = None
+        for info in LITELLM_VENV.glob("lib/python*/site-packages/litellm-*.dist-info"):
+            litellm = info.name[len("litellm-") : -len(".dist-info")]
+        mem = first("/proc/meminfo", "MemTotal")
+        return {
+            "cpu_model": first("/proc/cpuinfo", "model name"),
+            "cores": os.cpu_count(),
+            "memory": mem,
+            "os": first("/etc/os-release", "PRETTY_NAME="),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+            "loadavg_start": self.loadavg_start,
+            "loadavg_end": open("/proc/loadavg").read().split()[:3],
+            "versions": {
+                "uvicorn": version("uvicorn"),
+                "uvloop": version("uvloop"),
+                "httptools": version("httptools"),
+                "aiohttp": version("aiohttp"),
+                "django": version("Django"),
+                "djangorestframework": version("djangorestframework"),
+                "litellm": litellm,
+                "nginx": tool(["nginx", "-v"]),
+                "wrk": tool(["wrk", "-v"]),
+            },
+        }
+
+    def run(self) -> None:
+        self.loadavg_start = open("/proc/loadavg").read().split()[:3]
+        log(f"mode {self.mode}, temp dir {self.tmp}")
+        cores = os.cpu_count() or 1
+        if float(self.loadavg_start[0]) > 0.5 * cores:
+            self.note(
+                f"machine busy at start (load average {self.loadavg_start[0]} on {cores} cores): absolute figures "
+                "are noisier than usual; interleaved rounds keep same-run comparisons fair"
+            )
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            self.setup()
+            self.phase_latency(runner)
+            self.phase_throughput()
+            if self.targets["litellm"].proc is not None:  # done with it: give its memory back
+                self.procs.stop(self.targets["litellm"].proc)
+            if "stream" not in self.skip:
+                self.phase_streaming(runner)
+            if "auth" not in self.skip:
+                self.phase_auth()
+            # ~15 s to boot 7 workers + warm-up + the wrk rounds
+            scale_s = 20 + self.p["scale_rounds"] * len(self.p["scale_workers"]) * self.p["scale_seconds"]
+            if self.remaining() > scale_s:
+                self.phase_scale_out(runner)
+            else:
+                self.results["scale_out"] = {"available": False, "reason": "skipped: time budget"}
+        self.results["meta"] = {
+            "mode": self.mode,
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "duration_s": round(self.elapsed(), 1),
+            "profile": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.p.items() if k != "lat_plan"}
+            | {"lat_plan": {str(c): list(v) for c, v in self.p["lat_plan"].items()}},
+            "machine": self.machine(),
+        }
+        self.write()
+
+    def write(self) -> None:
+        out = self.args.out
+        out.mkdir(parents=True, exist_ok=True)
+        self.results["figures"] = report.evaluate(self.results)
+        (out / "latest.json").write_text(json.dumps(self.results, indent=2) + "\n")
+        (out / "latest.md").write_text(report.markdown(self.results))
+        log(f"wrote {out / 'latest.json'} and latest.md")
+        chart_py = LITELLM_VENV / "bin" / "python"
+        python = str(chart_py) if chart_py.exists() else PY
+        r = subprocess.run(
+            [python, str(BENCH / "chart.py"), str(out / "latest.json"), str(out / "latest.png")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if r.returncode == 0:
+            log(f"wrote {out / 'latest.png'}")
+        else:
+            log(
+                "chart not drawn (matplotlib lives in bench/.venv-litellm: run bench/litellm_setup.sh): "
+                + (r.stderr.strip().splitlines() or [""])[-1]
+            )
+        print()
+        print(report.summary(self.results), flush=True)
+
+    def cleanup(self) -> None:
+        self.procs.stop_all()
+        if not self.args.keep_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            log(f"kept {self.tmp} (logs, databases)")
+
+
+def _loop_factory():
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop
+    except ImportError:
+        return None
+
+
+def _as_sigint(signum, frame):
+    # Handled like Ctrl-C: asyncio.Runner cancels the running measurement cleanly, elsewhere
+    # KeyboardInterrupt unwinds to main()'s `finally`, which stops every server.
+    signal.raise_signal(signal.SIGINT)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Keygate benchmark: everything on 127.0.0.1, side by side.")
+    parser.add_argument("--quick", action="store_true", help="shorter rounds, 200 open streams (< 2 minutes)")
+    parser.add_argument("--skip", default="", help="comma list of: litellm, keygate, stream, auth, scale")
+    parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (server logs, SQLite files)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
+    args = parser.parse_args()
+
+    # 1,000 streams = 2,000+ sockets in the proxy and as many in this client.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    # Started in the background by a shell, SIGINT may arrive ignored: restore Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _as_sigint)
+    signal.signal(signal.SIGHUP, _as_sigint)
+
+    bench = Bench(args)
+    try:
+        bench.run()
+    except KeyboardInterrupt:
+        log("interrupted: stopping every server started")
+        return 130
+    finally:
+        bench.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

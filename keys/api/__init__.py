@@ -1,0 +1,1 @@
+"""The management REST API (DRF), mounted at ``/api/v1/``."""

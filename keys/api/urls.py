@@ -1,0 +1,15 @@
+"""``/api/v1/``: the management API and its OpenAPI schema."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import SimpleRouter
+
+from keys.api.views import KeyViewSet
+
+router = SimpleRouter()
+router.register("keys", KeyViewSet, basename="key")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    *router.urls,
+]

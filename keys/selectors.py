@@ -1,0 +1,55 @@
+"""Reads of the key store shared by the dashboard and the REST API: who may see which keys.
+
+The one rule: staff see every key (including operator-owned keys, ``owner=None``); everyone
+else sees only the keys they own. A key outside a user's scope does not exist for them, so
+views answer 404, never 403 — a 403 would confirm that the id is real.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from keys.constants import EXPIRING_SOON, KeyStatus
+from keys.models import APIKey
+from keys.services import model_allowed
+
+
+def visible_keys(user: Any) -> QuerySet[APIKey]:
+    """The keys ``user`` may see and act on (none for an anonymous or inactive user)."""
+    keys = APIKey.objects.select_related("owner", "rotated_from", "rotated_to")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return keys.none()
+    if user.is_staff:
+        return keys
+    return keys.filter(owner_id=user.pk)
+
+
+def filter_status(keys: QuerySet[APIKey], status: str, *, now: datetime | None = None) -> QuerySet[APIKey]:
+    """Keys in one :class:`~keys.constants.KeyStatus` (an unknown status filters nothing)."""
+    now = now or timezone.now()
+    live = Q(revoked_at__isnull=True)
+    match status:
+        case KeyStatus.REVOKED:
+            return keys.filter(revoked_at__isnull=False)
+        case KeyStatus.EXPIRED:
+            return keys.filter(live, expires_at__lte=now)
+        case KeyStatus.EXPIRING:
+            return keys.filter(live, expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON)
+        case KeyStatus.ACTIVE:
+            return keys.filter(live).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now + EXPIRING_SOON))
+        case "usable":  # active or expiring: what still works
+            return keys.filter(live).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    return keys
+
+
+def filter_model(keys: QuerySet[APIKey], model: str) -> QuerySet[APIKey]:
+    """Keys whose patterns allow ``model`` (``gpt-4o`` matches a key scoped to ``gpt-*``).
+
+    Patterns are globs, so this matches in Python over the (already narrowed) key ids.
+    """
+    allowed = [pk for pk, patterns in keys.values_list("pk", "model_patterns") if model_allowed(patterns, model)]
+    return keys.filter(pk__in=allowed)

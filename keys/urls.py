@@ -1,0 +1,16 @@
+"""The dashboard's URLs, mounted at ``/``. Keys are named by their public id, never the key."""
+
+from django.urls import path
+
+from keys import views
+
+app_name = "keys"
+
+urlpatterns = [
+    path("", views.key_list, name="list"),
+    path("keys/new", views.key_create, name="create"),
+    path("keys/<str:public_id>/", views.key_detail, name="detail"),
+    path("keys/<str:public_id>/edit", views.key_edit, name="edit"),
+    path("keys/<str:public_id>/rotate", views.key_rotate, name="rotate"),
+    path("keys/<str:public_id>/revoke", views.key_revoke, name="revoke"),
+]

@@ -1,0 +1,516 @@
+"""The browser dashboard, through Django's test client: every rule of the issue, one test each."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from keys import services
+from keys.constants import KeyStatus
+from keys.models import APIKey, KeyEvent, UsageRecord
+from tests.conftest import database_text
+
+pytestmark = pytest.mark.django_db
+
+KEY_RE = re.compile(r"sk-kg-[0-9A-Za-z]{50}")
+
+
+def model_names() -> list[str]:
+    return ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5"]
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def once(client, url: str) -> str:
+    """The one-time token of the create/rotate form at ``url``."""
+    html = client.get(url).content.decode()
+    return re.search(r'name="once" value="([^"]+)"', html).group(1)
+
+
+def create(client, **data):
+    payload = {"name": "dev-server-integration", "models": ["*"], "expiry": "90d", "once": once(client, "/keys/new")}
+    payload.update(data)
+    return client.post(reverse("keys:create"), payload, REMOTE_ADDR="203.0.113.7")
+
+
+def shown_key(response) -> str:
+    return KEY_RE.search(response.content.decode()).group(0)
+
+
+# --- signing in -----------------------------------------------------------------------------
+
+
+def test_the_dashboard_asks_anonymous_visitors_to_sign_in(client) -> None:
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/"
+
+
+def test_the_sign_in_form_has_real_labels_and_a_sign_in_button(client) -> None:
+    html = client.get(reverse("login")).content.decode()
+    assert re.search(r'<label for="id_username">Username:?</label>', html)
+    assert re.search(r'<label for="id_password">Password:?</label>', html)
+    assert re.search(r'<button type="submit"[^>]*>Sign in</button>', html)
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+def test_signing_in_leads_to_my_keys(client, alice) -> None:
+    response = client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_a_user_can_change_their_password(as_alice, alice) -> None:
+    response = as_alice.post(
+        reverse("password_change"),
+        {"old_password": "alice-password-1", "new_password1": "a-New-pass-9876", "new_password2": "a-New-pass-9876"},
+    )
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.check_password("a-New-pass-9876")
+
+
+def test_a_password_reset_sends_an_email_with_a_working_link(client, alice, settings) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    client.post(reverse("password_reset"), {"email": "alice@example.com"})
+    assert len(mail.outbox) == 1 and "Keygate" in mail.outbox[0].subject
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
+    form = client.get(link, follow=True)
+    assert form.status_code == 200 and b"new_password1" in form.content
+
+
+def test_signing_out_is_a_post_and_ends_the_session(as_alice) -> None:
+    html = as_alice.get("/").content.decode()
+    assert re.search(r'<form method="post" action="/accounts/logout/">', html)
+    as_alice.post(reverse("logout"))
+    assert as_alice.get("/").status_code == 302
+
+
+# --- my keys ---------------------------------------------------------------------------------
+
+
+def test_my_keys_lists_name_masked_key_models_status_dates_and_requests_in_24h(as_alice, alice, make_key) -> None:
+    key, raw = make_key(name="reporting", model_patterns="gpt-4o,claude-*", owner=alice)
+    now = timezone.now()
+    APIKey.objects.filter(pk=key.pk).update(last_used_at=now - timedelta(minutes=5), expires_at=now + timedelta(days=3))
+    for age in (timedelta(hours=1), timedelta(hours=2), timedelta(hours=30)):
+        UsageRecord.objects.create(key=key, created_at=now - age, endpoint="chat", model="gpt-4o", status_code=200)
+    response = as_alice.get("/")
+    html = response.content.decode()
+    for text in ("reporting", key.masked, "gpt-4o", "claude-*", "Expiring", "expires in", "5\xa0minutes ago"):
+        assert text in html, text
+    row = re.search(r"<tr>\s*<th scope=\"row\".*?</tr>", html, re.S).group(0)
+    assert re.search(r'class="num">2</td>', row)
+    assert 'href="/keys/new"' in html and "Create key" in html
+    assert raw not in html and key.key_hash not in html
+
+
+def test_the_list_reads_usage_counts_without_a_query_per_key(as_alice, alice, make_key, django_assert_max_num_queries):
+    for n in range(8):
+        make_key(name=f"key-{n}", owner=alice)
+    with django_assert_max_num_queries(8):
+        as_alice.get("/")
+
+
+def test_the_list_hides_revoked_and_expired_keys_until_asked(as_alice, alice, make_key) -> None:
+    gone, _ = make_key(name="gone-key", owner=alice)
+    services.key_revoke(key=gone)
+    make_key(name="live-key", owner=alice)
+    assert "gone-key" not in as_alice.get("/").content.decode()
+    assert "gone-key" in as_alice.get("/?status=").content.decode()
+    assert "live-key" not in as_alice.get("/?status=revoked").content.decode()
+
+
+# --- create: the key is shown once ------------------------------------------------------------
+
+
+def test_creating_a_key_shows_it_once_with_copy_snippets_warning_and_no_store(as_alice, alice) -> None:
+    response = create(as_alice)
+    assert response.status_code == 200
+    html = response.content.decode()
+    raw = shown_key(response)
+    key = APIKey.objects.get(name="dev-server-integration")
+    assert services.verify_key(raw).id == key.pk
+    assert key.owner == alice and key.model_patterns == ["*"]
+    assert "it will not be shown again" in html
+    assert re.search(r'<button type="button"[^>]*data-copy-target="new-key"[^>]*>Copy</button>', html)
+    assert 'data-copied-text="Copied"' in html
+    for snippet in ("curl", "python-openai", "python-anthropic", "node", "langchain", "env"):
+        code = re.search(rf'<code id="snippet-{snippet}"[^>]*>(.*?)</code>', html, re.S).group(1)
+        assert raw in code, snippet
+    assert "http://testserver/v1" in html and "from anthropic import Anthropic" in html
+    assert f"OPENAI_API_KEY={raw}" in html
+    cache_control = response["Cache-Control"]
+    assert "no-store" in cache_control and "private" in cache_control
+
+
+def test_creating_a_key_is_audited_with_the_user_the_dashboard_and_the_address(as_alice, alice) -> None:
+    create(as_alice)
+    event = KeyEvent.objects.get()
+    assert (event.action, event.actor, event.actor_label, event.ip) == ("created", alice, "dashboard", "203.0.113.7")
+
+
+def test_reloading_the_new_key_page_never_shows_the_key_again(as_alice) -> None:
+    token = once(as_alice, "/keys/new")
+    data = {"name": "once-only", "models": ["*"], "expiry": "never", "once": token}
+    first = as_alice.post(reverse("keys:create"), data)
+    raw = shown_key(first)
+    replay = as_alice.post(reverse("keys:create"), data)
+    key = APIKey.objects.get()
+    assert replay.status_code == 302 and replay["Location"] == f"/keys/{key.public_id}/"
+    page = as_alice.get(replay["Location"])
+    html = page.content.decode()
+    assert "cannot be shown again" in html
+    assert raw not in html and raw[18:] not in html and key.key_hash not in html
+    assert APIKey.objects.count() == 1
+
+
+def test_a_form_without_a_valid_token_creates_nothing(as_alice) -> None:
+    response = as_alice.post(reverse("keys:create"), {"name": "x", "models": ["*"], "expiry": "never", "once": "bad"})
+    assert response.status_code == 200 and "This form has expired" in response.content.decode()
+    assert not APIKey.objects.exists()
+
+
+def test_the_key_is_not_stored_anywhere(as_alice) -> None:
+    raw = shown_key(create(as_alice))
+    assert raw not in database_text()
+    assert raw[18:] not in str(dict(as_alice.session))
+
+
+def test_the_service_refusal_is_shown_on_the_form(as_alice) -> None:
+    response = create(as_alice, models=[], patterns="gpt 4o!")
+    html = response.content.decode()
+    assert response.status_code == 200 and "invalid model pattern" in html
+    assert not APIKey.objects.exists()
+
+
+def test_a_past_expiry_date_is_refused_on_the_form(as_alice) -> None:
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    response = create(as_alice, expiry="date", expiry_date=yesterday)
+    assert "the expiry is in the past" in response.content.decode()
+    assert not APIKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("choice", "days"),
+    [pytest.param("30d", 30, id="30 days"), pytest.param("90d", 90, id="90 days"), pytest.param("365d", 365, id="365")],
+)
+def test_expiry_choices_set_the_expiry(as_alice, choice, days) -> None:
+    create(as_alice, expiry=choice)
+    expires = APIKey.objects.get().expires_at
+    assert abs(expires - (timezone.now() + timedelta(days=days))) < timedelta(minutes=1)
+
+
+def test_an_expiry_date_and_never_are_honoured(as_alice) -> None:
+    day = timezone.localdate() + timedelta(days=10)
+    create(as_alice, name="dated", expiry="date", expiry_date=day.isoformat())
+    create(as_alice, name="forever", expiry="never")
+    assert timezone.localdate(APIKey.objects.get(name="dated").expires_at) == day
+    assert APIKey.objects.get(name="forever").expires_at is None
+
+
+def test_limits_are_saved_on_create(as_alice) -> None:
+    create(
+        as_alice,
+        rpm_limit="60",
+        tpm_limit="100000",
+        max_parallel="4",
+        budget_tokens="5000000",
+        budget_usd="25.50",
+        budget_period="month",
+        allowed_ips="10.0.0.0/8\n192.168.1.7",
+    )
+    key = APIKey.objects.get()
+    assert (key.rpm_limit, key.tpm_limit, key.max_parallel, key.budget_tokens) == (60, 100000, 4, 5000000)
+    assert str(key.budget_usd) == "25.5000" and key.budget_period == "month"
+    assert key.allowed_ips == ["10.0.0.0/8", "192.168.1.7/32"]
+
+
+def test_a_bad_network_is_refused_on_the_limits_field(as_alice) -> None:
+    html = create(as_alice, allowed_ips="10.0.0.300/8").content.decode()
+    assert "invalid IP network" in html and '<details class="group limits" open>' in html
+
+
+def test_model_choices_come_from_the_configured_routes(as_alice, settings) -> None:
+    settings.KEYGATE_MODEL_CHOICES = "tests.keys.test_dashboard.model_names"
+    html = as_alice.get("/keys/new").content.decode()
+    for name in ("gpt-4o-mini", "claude-sonnet-4-5"):
+        assert f'value="{name}"' in html
+    create(as_alice, models=["gpt-4o", "claude-sonnet-4-5"], patterns="o3-*")
+    assert APIKey.objects.get().model_patterns == ["gpt-4o", "claude-sonnet-4-5", "o3-*"]
+
+
+def test_without_the_gateway_common_models_are_suggested(as_alice, settings) -> None:
+    settings.KEYGATE_MODEL_CHOICES = "gateway.no_such_module.model_choices"
+    html = as_alice.get("/keys/new").content.decode()
+    for name in ("*", "gpt-4o", "gpt-4o-mini", "claude-*"):
+        assert f'value="{name}"' in html
+
+
+def test_a_key_needs_at_least_one_model(as_alice) -> None:
+    html = create(as_alice, models=[], patterns="").content.decode()
+    assert "Choose at least one model" in html and not APIKey.objects.exists()
+
+
+def test_a_user_can_create_a_management_key_without_models(as_alice, alice) -> None:
+    response = create(as_alice, models=[], is_management="on")
+    key = APIKey.objects.get()
+    assert key.is_management and key.model_patterns == [] and key.owner == alice
+    assert "/api/v1/keys/" in response.content.decode()
+
+
+def test_a_user_cannot_choose_another_owner(as_alice, alice, bob) -> None:
+    assert 'name="owner"' not in as_alice.get("/keys/new").content.decode()
+    create(as_alice, owner=bob.pk)
+    assert APIKey.objects.get().owner == alice
+
+
+def test_staff_may_create_a_key_for_someone_or_for_the_operators(client, operator, alice) -> None:
+    client.force_login(operator)
+    create(client, name="for-alice", owner=alice.pk)
+    create(client, name="for-ops", owner="")
+    assert APIKey.objects.get(name="for-alice").owner == alice
+    assert APIKey.objects.get(name="for-ops").owner is None
+
+
+# --- key detail -------------------------------------------------------------------------------
+
+
+def test_the_detail_page_shows_usage_recent_requests_and_the_audit_trail(as_alice, alice, make_key) -> None:
+    key, raw = make_key(name="busy", owner=alice, actor=alice, via="dashboard")
+    now = timezone.now()
+    UsageRecord.objects.create(
+        key=key,
+        created_at=now,
+        endpoint="chat",
+        model="gpt-4o",
+        status_code=200,
+        input_tokens=10,
+        output_tokens=32,
+        latency_ms=123.4,
+        request_id="req_abc123",
+    )
+    UsageRecord.objects.create(
+        key=key,
+        created_at=now - timedelta(days=2),
+        endpoint="messages",
+        model="claude-x",
+        status_code=429,
+        request_id="req_def456",
+    )
+    response = as_alice.get(f"/keys/{key.public_id}/")
+    html = response.content.decode()
+    chart = response.context["chart"]
+    assert chart["models"] == ["claude-x", "gpt-4o"] and len(chart["days"]) == 30
+    assert chart["requests"]["gpt-4o"][-1] == 1 and chart["tokens"]["gpt-4o"][-1] == 42
+    assert '<script id="usage-data" type="application/json">' in html
+    assert 'src="/static/keygate/chart.js"' in html
+    for text in ("req_abc123", "req_def456", "10 / 32", "123 ms", "429", "Audit trail", "Created", "dashboard"):
+        assert text in html, text
+    assert raw not in html and key.key_hash not in html
+
+
+def test_the_chart_period_can_be_changed(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    assert len(as_alice.get(f"/keys/{key.public_id}/?days=7").context["chart"]["days"]) == 7
+    assert len(as_alice.get(f"/keys/{key.public_id}/?days=oops").context["chart"]["days"]) == 30
+
+
+# --- edit -------------------------------------------------------------------------------------
+
+
+def test_editing_goes_through_the_service_and_is_audited(as_alice, alice, make_key) -> None:
+    key, _ = make_key(name="before", owner=alice, model_patterns="gpt-4o")
+    form = as_alice.get(f"/keys/{key.public_id}/edit").content.decode()
+    assert 'value="before"' in form and "Keep the current expiry" in form
+    response = as_alice.post(
+        f"/keys/{key.public_id}/edit",
+        {"name": "after", "models": ["gpt-4o"], "patterns": "claude-*", "expiry": "keep", "rpm_limit": "30"},
+    )
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert (key.name, key.model_patterns, key.rpm_limit) == ("after", ["gpt-4o", "claude-*"], 30)
+    event = key.events.get(action="updated")
+    assert event.actor == alice and event.actor_label == "dashboard"
+    assert event.details["fields"] == ["model_patterns", "name", "rpm_limit"]
+
+
+def test_a_revoked_key_cannot_be_edited(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    services.key_revoke(key=key)
+    response = as_alice.post(f"/keys/{key.public_id}/edit", {"name": "x", "models": ["*"], "expiry": "keep"})
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.name != "x"
+
+
+# --- rotate -----------------------------------------------------------------------------------
+
+
+def test_rotating_shows_the_new_key_once_and_the_old_one_expires_after_the_grace(as_alice, alice, make_key) -> None:
+    old, _ = make_key(name="rolling", owner=alice, rpm_limit=10)
+    url = f"/keys/{old.public_id}/rotate"
+    response = as_alice.post(url, {"grace": "1h", "once": once(as_alice, url)})
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    raw = shown_key(response)
+    new = APIKey.objects.get(rotated_from=old)
+    assert services.verify_key(raw).id == new.pk and new.rpm_limit == 10
+    old.refresh_from_db()
+    assert abs(old.expires_at - (timezone.now() + timedelta(hours=1))) < timedelta(minutes=1)
+    assert "keeps working until" in response.content.decode()
+    detail = as_alice.get(f"/keys/{old.public_id}/").content.decode()
+    assert "expires in" in detail and new.masked in detail and raw not in detail
+
+
+def test_rotating_with_no_grace_stops_the_old_key_now(as_alice, alice, make_key) -> None:
+    old, _ = make_key(owner=alice)
+    url = f"/keys/{old.public_id}/rotate"
+    response = as_alice.post(url, {"grace": "now", "once": once(as_alice, url)})
+    assert "has stopped working" in response.content.decode()
+    old.refresh_from_db()
+    assert old.status() == KeyStatus.EXPIRED
+
+
+def test_reloading_the_rotated_key_page_does_not_rotate_again(as_alice, alice, make_key) -> None:
+    old, _ = make_key(owner=alice)
+    url = f"/keys/{old.public_id}/rotate"
+    data = {"grace": "24h", "once": once(as_alice, url)}
+    as_alice.post(url, data)
+    replay = as_alice.post(url, data)
+    new = APIKey.objects.get(rotated_from=old)
+    assert replay.status_code == 302 and replay["Location"] == f"/keys/{new.public_id}/"
+    assert APIKey.objects.count() == 2
+
+
+def test_rotating_a_rotated_key_is_refused_on_the_form(as_alice, alice, make_key) -> None:
+    old, _ = make_key(owner=alice)
+    services.key_rotate(key=old, grace=timedelta(hours=1))
+    url = f"/keys/{old.public_id}/rotate"
+    response = as_alice.post(url, {"grace": "now", "once": once(as_alice, url)})
+    assert response.status_code == 200 and "already rotated" in response.content.decode()
+
+
+# --- revoke -----------------------------------------------------------------------------------
+
+
+def test_revoking_asks_for_confirmation_first(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    html = as_alice.get(f"/keys/{key.public_id}/revoke").content.decode()
+    assert re.search(r'<button type="submit"[^>]*>Revoke</button>', html) and "cannot be undone" in html
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+def test_revoking_stops_the_key_at_once_and_is_audited(as_alice, alice, make_key) -> None:
+    key, raw = make_key(owner=alice)
+    response = as_alice.post(f"/keys/{key.public_id}/revoke", REMOTE_ADDR="198.51.100.2")
+    assert response.status_code == 302
+    assert services.verify_key(raw).inactive_reason(timezone.now()) == "revoked"
+    event = key.events.get(action="revoked")
+    assert (event.actor, event.actor_label, event.ip) == (alice, "dashboard", "198.51.100.2")
+    detail = as_alice.get(response["Location"]).content.decode()
+    assert "Revoked" in detail and "no longer works" in detail
+    assert f'href="/keys/{key.public_id}/rotate"' not in detail
+
+
+def test_revoking_twice_shows_the_refusal(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    services.key_revoke(key=key)
+    response = as_alice.post(f"/keys/{key.public_id}/revoke")
+    assert response.status_code == 200 and "already revoked" in response.content.decode()
+
+
+# --- languages, security headers, assets ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "text"),
+    [
+        pytest.param("zh-CN,zh;q=0.9", "创建密钥", id="simplified chinese"),
+        pytest.param("ru-RU,ru;q=0.9", "Создать ключ", id="russian"),
+        pytest.param("en-US,en;q=0.9", "Create key", id="english"),
+    ],
+)
+def test_the_language_is_detected_from_the_browser(as_alice, accept, text) -> None:
+    html = as_alice.get("/", HTTP_ACCEPT_LANGUAGE=accept).content.decode()
+    assert text in html
+
+
+def test_the_language_can_be_switched(as_alice) -> None:
+    html = as_alice.get("/").content.decode()
+    assert 'action="/i18n/setlang/"' in html and 'lang="zh-hans"' in html
+    response = as_alice.post("/i18n/setlang/", {"language": "ru", "next": "/"})
+    assert response.status_code == 302
+    assert "Мои ключи" in as_alice.get("/").content.decode()
+
+
+def test_every_page_carries_a_strict_content_security_policy(as_alice) -> None:
+    csp = as_alice.get("/")["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    script_src = re.search(r"script-src ([^;]*)", csp).group(1)
+    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+
+
+def test_pages_have_no_inline_script_and_no_external_assets(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    pages = ["/", "/keys/new", f"/keys/{key.public_id}/", f"/keys/{key.public_id}/rotate", reverse("login")]
+    pages.append(None)
+    for url in pages:
+        if url is None:
+            html = create(as_alice).content.decode()
+        else:
+            html = as_alice.get(url).content.decode()
+        for tag in re.findall(r"<script[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
+        assert not re.search(r"""(src|href)="(https?:)?//""", html), url
+        assert " style=" not in html and "onclick" not in html
+
+
+def test_every_form_carries_a_csrf_token(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    for url in [
+        "/keys/new",
+        f"/keys/{key.public_id}/edit",
+        f"/keys/{key.public_id}/rotate",
+        f"/keys/{key.public_id}/revoke",
+        reverse("password_change"),
+    ]:
+        html = as_alice.get(url).content.decode()
+        for form in re.findall(r"<form[^>]*method=\"post\".*?</form>", html, re.S):
+            assert "csrfmiddlewaretoken" in form, url
+
+
+def test_a_post_without_the_csrf_token_is_refused(alice, make_key) -> None:
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    key, _ = make_key(owner=alice)
+    assert client.post(f"/keys/{key.public_id}/revoke").status_code == 403
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+def test_the_admin_still_renders_under_the_policy(client, operator, make_key) -> None:
+    key, _ = make_key()
+    client.force_login(operator)
+    for url in ["/admin/", "/admin/keys/apikey/", f"/admin/keys/apikey/{key.pk}/change/", "/admin/keys/apikey/add/"]:
+        response = client.get(url)
+        assert response.status_code == 200 and "Content-Security-Policy" in response, url
+        for tag in re.findall(r"<script[^>]*>", response.content.decode()):
+            assert "src=" in tag or "application/json" in tag, (url, tag)
+
+
+def test_the_static_assets_ship_with_the_project(client) -> None:
+    for path in ("keygate/app.css", "keygate/copy.js", "keygate/chart.js"):
+        response = client.get(f"/static/{path}")
+        assert response.status_code == 200, path
