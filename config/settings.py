@@ -278,6 +278,9 @@ LOGGING = {
 # KEYGATE_STATE_TTL seconds; in the process that revoked it, at once.
 KEYGATE_STATE_TTL = env.float("KEYGATE_STATE_TTL", default=1.0)
 KEYGATE_NEGATIVE_TTL = env.float("KEYGATE_NEGATIVE_TTL", default=5.0)
+# Brute-force guard: failed authentications per client address per minute before that address
+# gets 429 for keys this process has not verified already (0 disables).
+KEYGATE_AUTH_FAILURES_PER_MINUTE = env.int("KEYGATE_AUTH_FAILURES_PER_MINUTE", default=30)
 KEYGATE_ROUTES_REFRESH = env.float("KEYGATE_ROUTES_REFRESH", default=10.0)
 # 32 MiB: room for a request carrying a few base64 images (a 20 MB image is ~27 MB encoded).
 KEYGATE_MAX_BODY_BYTES = env.int("KEYGATE_MAX_BODY_BYTES", default=32 * 1024 * 1024)

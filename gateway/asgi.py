@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from gateway import fanout, metrics, views
-from gateway.authentication import KeyAuthentication
+from gateway.authentication import FailureCounter, KeyAuthentication
 from gateway.cache import KeyCache
 from gateway.dialects import render_error
 from gateway.exceptions import (
@@ -69,7 +69,9 @@ class GatewayApp:
             state_ttl=settings.KEYGATE_STATE_TTL,
             negative_ttl=settings.KEYGATE_NEGATIVE_TTL,
         )
-        self.authenticator = KeyAuthentication(self.cache)
+        self.authenticator = KeyAuthentication(
+            self.cache, FailureCounter(limit=settings.KEYGATE_AUTH_FAILURES_PER_MINUTE)
+        )
         self.key_permissions = [cls() for cls in self.key_permission_classes]
         self.request_permissions = [cls() for cls in self.request_permission_classes]
         self.forwarder = Forwarder(max_response_bytes=settings.KEYGATE_MAX_RESPONSE_BYTES)

@@ -11,14 +11,16 @@ that explain the decision (never a secret).
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import ErrorDetail
 
 from gateway import metrics
-from gateway.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied
+from gateway.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied, Throttled
 from keys.services import KeyState
 
 if TYPE_CHECKING:
@@ -82,11 +84,70 @@ _CACHE_RESULTS = {
 }
 
 
+class AuthFailuresThrottled(Throttled):
+    """429 for a client address that failed authentication too often (brute-force guard)."""
+
+    default_code = "too_many_failed_authentications"
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait=wait)
+        self.detail = ErrorDetail(
+            "Too many failed authentications from this address. Try again later.", self.default_code
+        )
+        self.limit = "auth_failures"
+
+
+class FailureCounter:
+    """Failed authentications per client address in fixed one-minute windows, per process.
+
+    Past ``limit`` failures in a window, keys this process has not already verified are refused
+    from that address with 429 before any lookup, so guessing never reaches the database or
+    argon2; keys already verified (the cache) keep working from it. Per process by design: the
+    guard is about cost, and N processes allow at most N × ``limit`` guesses a minute.
+    """
+
+    def __init__(self, limit: int, window: float = 60.0, max_addresses: int = 100_000) -> None:
+        self.limit = limit
+        self.window = window
+        self._max = max_addresses
+        self._counts: dict[str, tuple[float, int]] = {}
+
+    def _current(self, address: str, now: float) -> int:
+        entry = self._counts.get(address)
+        if entry is None or now - entry[0] >= self.window:
+            return 0
+        return entry[1]
+
+    def blocked_for(self, address: str | None) -> float:
+        """Seconds until ``address`` may try unknown keys again (0: it may now)."""
+        if not self.limit or address is None:
+            return 0.0
+        now = time.monotonic()
+        if self._current(address, now) < self.limit:
+            return 0.0
+        return self._counts[address][0] + self.window - now
+
+    def add(self, address: str | None) -> None:
+        if not self.limit or address is None:
+            return
+        now = time.monotonic()
+        entry = self._counts.get(address)
+        if entry is None or now - entry[0] >= self.window:
+            if len(self._counts) >= self._max:
+                self._counts = {a: e for a, e in self._counts.items() if now - e[0] < self.window}
+                if len(self._counts) >= self._max:
+                    self._counts.clear()
+            self._counts[address] = (now, 1)
+        else:
+            self._counts[address] = (entry[0], entry[1] + 1)
+
+
 class KeyAuthentication(BaseAuthentication):
     """Authenticate a Keygate key through the process's :class:`~gateway.cache.KeyCache`."""
 
-    def __init__(self, cache: KeyCache) -> None:
+    def __init__(self, cache: KeyCache, failures: FailureCounter | None = None) -> None:
         self.cache = cache
+        self.failures = failures or FailureCounter(limit=0)
 
     def authenticate_header(self, request: GatewayRequest) -> str:
         return 'Bearer realm="keygate"'
@@ -99,14 +160,20 @@ class KeyAuthentication(BaseAuthentication):
         if raw is None:
             request.auth_decision = AuthDecision("missing")
             raise NotAuthenticated(MISSING_KEY_MESSAGE)
+        wait = self.failures.blocked_for(request.client_ip)
+        if wait and not self.cache.knows(raw):
+            request.auth_decision = AuthDecision("throttled")
+            raise AuthFailuresThrottled(wait)
         state, how = await self.cache.authenticate(raw)
         _CACHE_RESULTS[how].inc()
         if state is None:
+            self.failures.add(request.client_ip)
             request.auth_decision = AuthDecision("malformed" if how == "malformed" else "invalid")
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)
         reason = state.inactive_reason(timezone.now())
         request.auth_decision = AuthDecision(reason or "ok", state.public_id, state.model_patterns)
         if reason is not None:
+            self.failures.add(request.client_ip)
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)
         if not ip_allowed(state.allowed_ips, request.client_ip):
             request.auth_decision = AuthDecision("ip_not_allowed", state.public_id, state.model_patterns)

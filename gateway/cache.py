@@ -123,6 +123,10 @@ class KeyCache:
         self.stats.misses += 1
         return await self._verify_once(digest, raw), "verified"
 
+    def knows(self, raw: str) -> bool:
+        """True when ``raw`` verified earlier in this process (no I/O; for the brute-force guard)."""
+        return crypto.digest(self._pepper, raw) in self._ids
+
     def drop(self, key_id: int) -> None:
         """Forget a key's state so the next request re-reads it (its verification stays valid)."""
         self._states.pop(key_id, None)

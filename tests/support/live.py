@@ -52,6 +52,8 @@ class KeygateServer:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
+            # Tests send many bad keys on purpose; the brute-force guard has tests of its own.
+            "KEYGATE_AUTH_FAILURES_PER_MINUTE": "1000000",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
