@@ -163,6 +163,11 @@ def model_choices() -> list[str]:
     return load_table().listed_models()
 
 
+def _env_models(name: str) -> list[str]:
+    """Model names an environment variable lists (comma-separated), for /v1/models."""
+    return [m.strip() for m in os.environ.get(name, "").split(",") if m.strip()]
+
+
 def _declared_providers() -> list[dict]:
     declared = []
     if os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
@@ -172,7 +177,7 @@ def _declared_providers() -> list[dict]:
                 "kind": ProviderKind.OPENAI,
                 "base_url": os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
                 "api_key_env": "OPENAI_API_KEY",
-                "route": ("*", 1000),
+                "route": ("*", 1000, _env_models("OPENAI_MODELS")),
             }
         )
     if os.environ.get("ANTHROPIC_BASE_URL") or os.environ.get("ANTHROPIC_API_KEY"):
@@ -182,7 +187,7 @@ def _declared_providers() -> list[dict]:
                 "kind": ProviderKind.ANTHROPIC,
                 "base_url": os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com",
                 "api_key_env": "ANTHROPIC_API_KEY",
-                "route": ("claude-*", 500),
+                "route": ("claude-*", 500, _env_models("ANTHROPIC_MODELS")),
             }
         )
     return declared
@@ -193,6 +198,8 @@ def sync_env_providers() -> list[str]:
 
     ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` → provider ``openai`` for every model;
     ``ANTHROPIC_BASE_URL``/``ANTHROPIC_API_KEY`` → provider ``anthropic`` for ``claude-*``.
+    ``OPENAI_MODELS`` / ``ANTHROPIC_MODELS`` (comma-separated) name the models ``/v1/models`` lists
+    for those catch-all routes.
     With neither, and no provider configured in the admin, the built-in ``demo`` provider answers
     every model. Providers made in the admin are never touched. Returns the managed names.
     """
@@ -211,12 +218,12 @@ def _sync_env_providers() -> list[str]:
     has_admin_providers = Provider.objects.filter(from_environment=False, is_enabled=True).exists()
     if not declared and not has_admin_providers:
         declared.append(
-            {"name": ENV_DEMO, "kind": ProviderKind.DEMO, "base_url": "", "api_key_env": "", "route": ("*", 10000)}
+            {"name": ENV_DEMO, "kind": ProviderKind.DEMO, "base_url": "", "api_key_env": "", "route": ("*", 10000, [])}
         )
         names.append(ENV_DEMO)
     Provider.objects.filter(from_environment=True).exclude(name__in=names).delete()
     for spec in declared:
-        pattern, priority = spec.pop("route")
+        pattern, priority, listed = spec.pop("route")
         name = spec.pop("name")
         provider, created = Provider.objects.get_or_create(name=name, defaults={**spec, "from_environment": True})
         if not created:
@@ -228,6 +235,10 @@ def _sync_env_providers() -> list[str]:
                 setattr(provider, f, spec[f])
             if changed:
                 provider.save(update_fields=[*changed, "updated_at"])
-        if not provider.routes.exists():
-            Route.objects.create(provider=provider, model_pattern=pattern, priority=priority)
+        route = provider.routes.filter(model_pattern=pattern).first()
+        if route is None and not provider.routes.exists():
+            Route.objects.create(provider=provider, model_pattern=pattern, priority=priority, listed_models=listed)
+        elif route is not None and route.listed_models != listed:
+            route.listed_models = listed
+            route.save(update_fields=["listed_models"])
     return names

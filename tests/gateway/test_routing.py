@@ -20,7 +20,14 @@ from gateway.routing import (
     sync_env_providers,
 )
 
-ENV_VARS = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY")
+ENV_VARS = (
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_MODELS",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_MODELS",
+)
 
 
 def _upstream(name: str, kind: str = "openai") -> Upstream:
@@ -368,3 +375,17 @@ def test_an_admin_provider_named_like_an_env_one_is_not_overwritten(no_env: pyte
 
     provider = Provider.objects.get(name="openai")
     assert (provider.base_url, provider.from_environment) == ("http://openai.test/v1", False)
+
+
+@pytest.mark.django_db
+def test_env_model_lists_are_what_v1_models_lists_for_catch_all_routes(no_env: pytest.MonkeyPatch) -> None:
+    no_env.setenv("OPENAI_API_KEY", "sk-openai")
+    no_env.setenv("OPENAI_MODELS", "gpt-4o, gpt-4o-mini")
+    no_env.setenv("ANTHROPIC_API_KEY", "sk-anthropic")
+    no_env.setenv("ANTHROPIC_MODELS", "claude-sonnet-4-6")
+    sync_env_providers()
+    assert load_table().listed_models() == ["claude-sonnet-4-6", "gpt-4o", "gpt-4o-mini"]
+
+    no_env.setenv("OPENAI_MODELS", "gpt-4.1")
+    sync_env_providers()
+    assert load_table().listed_models() == ["claude-sonnet-4-6", "gpt-4.1"]

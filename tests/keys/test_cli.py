@@ -92,3 +92,32 @@ def test_revoking_twice_and_rotating_a_revoked_key_fail(cli) -> None:
     assert twice.returncode != 0 and "already revoked" in twice.stderr
     rotate = cli("rotate", key[6:18])
     assert rotate.returncode != 0 and "revoked" in rotate.stderr and rotate.stdout == ""
+
+
+def test_limits_are_set_on_create_changed_and_removed_on_update(cli) -> None:
+    key = cli(
+        "create", "--name", "batch", "--models", "gpt-4o-mini", "--rpm", "60", "--tpm", "100000",
+        "--max-parallel", "4", "--budget-tokens", "2000000", "--budget-usd", "25", "--budget-period", "month",
+        "--allowed-ips", "10.0.0.0/8,2001:db8::/32",
+    ).stdout.strip()
+    public_id = key[6:18]
+    assert cli("update", public_id, "--rpm", "120", "--budget-usd", "none").returncode == 0
+    limits = json.loads(cli("show", public_id).stdout)["limits"]
+    assert limits == {"rpm": 120, "tpm": 100000, "max_parallel": 4, "budget_tokens": 2000000, "budget_usd": None,
+                      "budget_period": "month", "allowed_ips": ["10.0.0.0/8", "2001:db8::/32"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--rpm", "lots"], "--rpm must be a positive whole number", id="rpm-not-a-number"),
+        pytest.param(["--rpm", "0"], "rpm_limit must be a positive", id="rpm-zero"),
+        pytest.param(["--budget-period", "year"], "budget_period must be one of", id="bad-period"),
+        pytest.param(["--allowed-ips", "10.0.0.300/8"], "invalid IP network", id="bad-network"),
+        pytest.param(["--budget-usd", "-3"], "budget_usd must be a positive", id="negative-budget"),
+    ],
+)
+def test_bad_limits_are_one_clear_line(cli, args, message) -> None:
+    result = cli("create", "--name", "x", "--models", "*", *args)
+    assert result.returncode != 0 and result.stdout == ""
+    assert message in result.stderr and result.stderr.strip().count("\n") == 0
