@@ -40,10 +40,18 @@ class Command(BaseCommand):
         users.create_superuser(username=username, email="", password=password)
         self._announce(username, password)
 
+    @staticmethod
+    def _url() -> str:
+        import environ
+
+        env = environ.Env()
+        host = env.str("HOST", default="127.0.0.1")
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{env.int('PORT', default=8000)}"
+
     def _announce(self, username: str, password: str) -> None:
         bar = "=" * 64
         self.stdout.write(
             f"\n{bar}\n  Keygate operator account created — this password is shown only once.\n"
             f"  username: {username}\n  password: {password}\n"
-            f"  Sign in at http://127.0.0.1:8000/admin/ (change it there).\n{bar}\n"
+            f"  Sign in at {self._url()}/ (dashboard) or {self._url()}/admin/ (change it there).\n{bar}\n"
         )
