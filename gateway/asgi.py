@@ -46,6 +46,7 @@ from gateway.http import (
 )
 from gateway.limits import Admission, KeyLimitsThrottle, budget_spent
 from gateway.limitstore import MemoryLimitStore, RedisLimitStore
+from gateway.logfmt import offload
 from gateway.permissions import IsInferenceKey, ModelInScope
 from gateway.proxy import Forwarder, Outcome
 from gateway.routing import RoutingTable, load_table, sync_env_providers
@@ -89,6 +90,7 @@ class GatewayApp:
         self.started_at = int(time.time())
         self._routes_dirty = False
         self._background: list[asyncio.Task[None]] = []
+        self._log_listener: Any = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class GatewayApp:
         signals.connect(self)
         await self.forwarder.start()
         self.usage.start()
+        self._log_listener = offload(access_log)
         loop = asyncio.get_running_loop()
         self._background.append(loop.create_task(self._refresh_routes()))
         if settings.REDIS_URL:
@@ -111,6 +114,8 @@ class GatewayApp:
         await self.usage.close()
         await self.forwarder.close()
         self.cache.close()
+        if self._log_listener is not None:
+            self._log_listener.stop()
 
     async def _budget_spent(self, key_id: int, since: Any) -> tuple[int, float]:
         return await sync_to_async(budget_spent, thread_sensitive=False)(key_id, since)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -138,14 +139,13 @@ class Forwarder:
         # No sock_read: aiohttp starts that clock when the request is sent, so it would also cut
         # the wait for the first byte at idle_timeout. The first byte is bounded by
         # first_byte_timeout below; idle_timeout bounds each read of the body (_read_some).
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=upstream.connect_timeout, sock_connect=upstream.connect_timeout
-        )
+        timeout = _client_timeout(upstream.connect_timeout)
         try:
-            response = await asyncio.wait_for(
-                self.session.post(url, data=body, headers=headers, allow_redirects=False, timeout=timeout),
-                timeout=upstream.first_byte_timeout,
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the call in a task of its own.
+            async with asyncio.timeout(upstream.first_byte_timeout):
+                response = await self.session.post(
+                    url, data=body, headers=headers, allow_redirects=False, timeout=timeout
+                )
         except TimeoutError:
             raise UpstreamTimeout(
                 f"The upstream provider '{upstream.name}' did not answer within {upstream.first_byte_timeout:g} s.",
@@ -323,6 +323,11 @@ class Forwarder:
             {"type": "http.response.start", "status": status, "headers": [JSON_CONTENT_TYPE, *base_headers(request)]}
         )
         await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
 
 
 async def _read_some(response: aiohttp.ClientResponse, upstream: Upstream) -> bytes:

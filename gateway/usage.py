@@ -112,7 +112,6 @@ class UsageWriter:
 
 
 _FIELDS = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
-_PREPARED = {"created_at", "cost_usd"}  # the only values that need the backend's adaptation
 
 
 def _insert(batch: list[dict[str, Any]]) -> None:
@@ -122,7 +121,7 @@ def _insert(batch: list[dict[str, Any]]) -> None:
     columns = [f.column for f in _FIELDS]
     names = [f.attname for f in _FIELDS]
     defaults = {f.attname: f.get_default() for f in _FIELDS}
-    prepared = [f for f in _FIELDS if f.attname in _PREPARED]
+    ops = connection.ops
     quote = connection.ops.quote_name
     # Table and column names come from the model; every value is a parameter.
     table = quote(UsageRecord._meta.db_table)
@@ -132,8 +131,8 @@ def _insert(batch: list[dict[str, Any]]) -> None:
     rows = []
     for fields in batch:
         row = {**defaults, **fields}
-        for field in prepared:
-            row[field.attname] = field.get_db_prep_save(row[field.attname], connection)
+        row["created_at"] = ops.adapt_datetimefield_value(row["created_at"])
+        row["cost_usd"] = ops.adapt_decimalfield_value(row["cost_usd"], 14, 8)
         rows.append([row[name] for name in names])
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
