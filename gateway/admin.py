@@ -7,11 +7,12 @@ the environment is their source of truth, re-read at every start.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -20,15 +21,41 @@ from gateway.routing import encrypt_credential
 
 
 def validate_base_url(url: str) -> str:
-    """An upstream base URL: http(s), a host, no credentials, query or fragment."""
+    """An upstream base URL: http(s), a host, a valid port, no credentials, query or fragment.
+
+    Base URLs come only from operators (here or the environment), never from a request, so this
+    guards against mistakes and smuggled credentials rather than SSRF. Private addresses are
+    allowed on purpose (a vLLM server on 10.x is normal); see :func:`link_local_host`.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise forms.ValidationError(_("Use an http:// or https:// URL with a host."))
-    if parts.username or parts.password:
+    if parts.username or parts.password or "@" in parts.netloc:
         raise forms.ValidationError(_("Do not put credentials in the URL; use the credential field."))
-    if parts.query or parts.fragment:
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
         raise forms.ValidationError(_("The base URL cannot have a query string or fragment."))
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:
+        raise forms.ValidationError(_("The port is not a valid port number.")) from None
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise forms.ValidationError(_("The base URL cannot contain spaces or control characters."))
     return url.rstrip("/")
+
+
+def link_local_host(url: str) -> str | None:
+    """The host of ``url`` if it is a link-local address (169.254.0.0/16, fe80::/10), else None.
+
+    Cloud metadata services (169.254.169.254 and friends) live there; a provider pointing at one
+    is almost certainly a mistake or an attempt to reach instance credentials. Operators are
+    warned, not refused: the URL is theirs to choose.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host if address.is_link_local else None
 
 
 class ProviderForm(forms.ModelForm):
@@ -99,6 +126,19 @@ class ProviderAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("credential"))
     def has_credential(self, obj: Provider) -> bool:
         return bool(obj.api_key_encrypted or obj.api_key_env)
+
+    def save_model(self, request: HttpRequest, obj: Provider, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        host = link_local_host(obj.base_url or "")
+        if host:
+            messages.warning(
+                request,
+                _(
+                    "%(host)s is a link-local address, where cloud metadata services answer. "
+                    "Keygate will send requests (with the provider credential) there: make sure that is intended."
+                )
+                % {"host": host},
+            )
 
     def has_change_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
         if obj is not None and obj.from_environment:

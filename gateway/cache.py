@@ -96,10 +96,10 @@ class KeyCache:
 
         The state returned may be revoked or expired: the caller decides what that means.
         """
-        if crypto.parse_key(raw, self._prefix) is None:
-            return None, "malformed"
         digest = crypto.digest(self._pepper, raw)
         key_id = self._ids.get(digest)
+        if key_id is None and crypto.parse_key(raw, self._prefix) is None:
+            return None, "malformed"  # only keys never verified here need the format check
         if key_id is not None:
             entry = self._states.get(key_id)
             if entry is not None:

@@ -7,6 +7,7 @@ classes use — ``headers``, ``auth``, ``user`` — plus what the proxy needs.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -31,8 +32,17 @@ class ClientDisconnected(Exception):
     """The client went away before its request body arrived."""
 
 
+_REQUEST_ID_PREFIX = "req_" + os.urandom(8).hex()
+_request_counter = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()  # 96 random bits; uuid4() costs several times more
+    """A request id unique across processes: a random per-process prefix and a counter.
+
+    Ids identify requests, they authorise nothing, so they need uniqueness, not secrecy (and
+    a syscall per request for fresh randomness showed up in profiles).
+    """
+    return f"{_REQUEST_ID_PREFIX}{next(_request_counter):010x}"
 
 
 @dataclass(slots=True, eq=False)

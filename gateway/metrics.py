@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from typing import Any
 
 from django.conf import settings
 from prometheus_client import (
@@ -47,6 +48,21 @@ KEY_CACHE = Counter("keygate_key_cache_total", "Key authentications by cache out
 LIMIT_REFUSALS = Counter("keygate_limit_refusals_total", "Requests refused by a key limit.", ["limit"])
 LIMIT_BACKEND_ERRORS = Counter("keygate_limit_backend_errors_total", "Redis failures while enforcing limits.")
 AUTH_FAILURES = Counter("keygate_auth_failures_total", "Failed authentications by reason.", ["reason"])
+
+
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, cached: ``labels()`` validates and locks on every call, which
+    showed up in profiles of the proxy; the cached child is one lock and one add."""
+    key = (id(metric), *labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        if len(_CHILDREN) > 50_000:  # unbounded label values (models) must not grow memory forever
+            _CHILDREN.clear()
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found
 
 
 def _registry() -> CollectorRegistry:

@@ -222,7 +222,11 @@ class Forwarder:
             ) from None
         outcome.usage.absorb_body(parsed)
         outcome.status = status
-        headers = [(b"content-type", content_type.encode() or b"application/json"), *base_headers(request)]
+        headers = [
+            (b"content-type", content_type.encode() or b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+            *base_headers(request),
+        ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": raw})
 
@@ -234,16 +238,22 @@ class Forwarder:
                 kind="upstream_too_large",
             )
         chunks, size = [], 0
+        loop = asyncio.get_running_loop()
         try:
-            while chunk := await _read_some(response, upstream):
-                size += len(chunk)
-                if size > self.max_response_bytes:
-                    raise UpstreamUnavailable(
-                        f"The upstream provider '{upstream.name}' sent a response larger than "
-                        f"{self.max_response_bytes} bytes.",
-                        kind="upstream_too_large",
-                    )
-                chunks.append(chunk)
+            # One timeout for the whole body, pushed back after every chunk: the idle timeout
+            # without a timeout context per read.
+            async with asyncio.timeout(upstream.idle_timeout or None) as deadline:
+                while chunk := await response.content.readany():
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise UpstreamUnavailable(
+                            f"The upstream provider '{upstream.name}' sent a response larger than "
+                            f"{self.max_response_bytes} bytes.",
+                            kind="upstream_too_large",
+                        )
+                    chunks.append(chunk)
+                    if upstream.idle_timeout:
+                        deadline.reschedule(loop.time() + upstream.idle_timeout)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"The upstream provider '{upstream.name}' stopped sending its response.", kind="upstream_idle_timeout"

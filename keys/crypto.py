@@ -32,7 +32,6 @@ import re
 import secrets
 import zlib
 from dataclasses import dataclass
-from hashlib import sha256
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -155,7 +154,9 @@ def digest(pepper: bytes, raw: str) -> bytes:
 
     Never persisted or logged; without the pepper it cannot be tested against guesses.
     """
-    return hmac.new(pepper, raw.encode("utf-8", "surrogatepass"), sha256).digest()
+    return hmac.digest(
+        pepper, raw.encode("utf-8", "surrogatepass"), "sha256"
+    )  # one-shot: OpenSSL, no Python HMAC object
 
 
 __all__ = [
