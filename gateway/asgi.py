@@ -46,7 +46,7 @@ from gateway.http import (
 )
 from gateway.limits import Admission, KeyLimitsThrottle, budget_spent
 from gateway.limitstore import MemoryLimitStore, RedisLimitStore
-from gateway.logfmt import offload
+from gateway.logfmt import AccessLog
 from gateway.permissions import IsInferenceKey, ModelInScope
 from gateway.proxy import Forwarder, Outcome
 from gateway.routing import RoutingTable, load_table, sync_env_providers
@@ -90,7 +90,7 @@ class GatewayApp:
         self.started_at = int(time.time())
         self._routes_dirty = False
         self._background: list[asyncio.Task[None]] = []
-        self._log_listener: Any = None
+        self.access: AccessLog | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -102,7 +102,9 @@ class GatewayApp:
         signals.connect(self)
         await self.forwarder.start()
         self.usage.start()
-        self._log_listener = offload(access_log)
+        self.access = AccessLog() if access_log.isEnabledFor(logging.INFO) else None
+        if self.access is not None:
+            self.access.start()
         loop = asyncio.get_running_loop()
         self._background.append(loop.create_task(self._refresh_routes()))
         if settings.REDIS_URL:
@@ -114,8 +116,8 @@ class GatewayApp:
         await self.usage.close()
         await self.forwarder.close()
         self.cache.close()
-        if self._log_listener is not None:
-            self._log_listener.stop()
+        if self.access is not None:
+            self.access.close()
 
     async def _budget_spent(self, key_id: int, since: Any) -> tuple[int, float]:
         return await sync_to_async(budget_spent, thread_sensitive=False)(key_id, since)
@@ -265,22 +267,21 @@ class GatewayApp:
             metrics.child(metrics.TTFB, request.endpoint).observe(outcome.ttfb)
         if outcome.error_type.startswith("upstream"):
             metrics.child(metrics.UPSTREAM_ERRORS, outcome.provider or "-", outcome.error_type).inc()
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": request.request_id,
-                    "key": request.auth.public_id,
-                    "model": request.model,
-                    "endpoint": request.endpoint,
-                    "status": status,
-                    "latency_ms": round(elapsed * 1000, 2),
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "stream": outcome.streamed,
-                    "aborted": outcome.aborted,
-                    "error": outcome.error_type,
-                },
+        if self.access is not None:
+            self.access.write(
+                level="info",
+                logger="keygate.access",
+                request_id=request.request_id,
+                key=request.auth.public_id,
+                model=request.model,
+                endpoint=request.endpoint,
+                status=status,
+                latency_ms=round(elapsed * 1000, 2),
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                stream=outcome.streamed,
+                aborted=outcome.aborted,
+                error=outcome.error_type,
             )
         self.usage.record(
             key_id=request.auth.id,

@@ -10,9 +10,10 @@ at most once a minute per key, with ``queryset.update()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -28,33 +29,34 @@ LAST_USED_EVERY = 60.0
 
 
 class UsageWriter:
-    def __init__(
-        self,
-        *,
-        interval: float = 0.5,
-        batch_size: int = 500,
-        on_written: Callable[[list[dict[str, Any]]], None] | None = None,
-    ) -> None:
+    """Queue of usage rows and the task that writes them. All methods run on the event loop.
+
+    Rows are built as tuples in ``record()`` (a few µs on the loop) so the writer thread only
+    runs ``executemany``: Python work in that thread competes with the event loop for the GIL,
+    and showed up as stalls on the proxy path.
+    """
+
+    def __init__(self, *, interval: float = 0.5, batch_size: int = 500) -> None:
         self.interval = interval
         self.batch_size = batch_size
-        self._queue: list[dict[str, Any]] = []
+        self._queue: list[tuple[Any, ...]] = []
         self._last_used_written: dict[int, float] = {}
         self._last_used_pending: dict[int, tuple[datetime, str | None]] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keygate-usage")
-        self._on_written = on_written
         self.written = 0
 
     def record(self, **fields: Any) -> None:
         """Queue one usage record (fields of :class:`keys.models.UsageRecord`, ``key_id`` included)."""
-        fields.setdefault("created_at", timezone.now())
-        self._queue.append(fields)
+        created = fields.get("created_at") or timezone.now()
+        fields["created_at"] = created
+        self._queue.append(_row(fields))
         key_id = fields["key_id"]
         now = time.monotonic()
         if now - self._last_used_written.get(key_id, -LAST_USED_EVERY) >= LAST_USED_EVERY:
             self._last_used_written[key_id] = now
-            self._last_used_pending[key_id] = (fields["created_at"], fields.get("client_ip"))
+            self._last_used_pending[key_id] = (created, fields.get("client_ip"))
         if len(self._queue) >= self.batch_size:
             self._wakeup.set()
 
@@ -64,10 +66,8 @@ class UsageWriter:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         await self.flush()
         self._executor.shutdown(wait=True)
 
@@ -86,25 +86,22 @@ class UsageWriter:
                 self._last_used_pending.setdefault(key_id, value)
             return
         self.written += len(batch)
-        if self._on_written is not None:
-            self._on_written(batch)
 
     async def _run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
             self._wakeup.clear()
             await self.flush()
 
     @staticmethod
-    def _write(batch: list[dict[str, Any]], last_used: dict[int, tuple[datetime, str | None]]) -> None:
+    def _write(rows: list[tuple[Any, ...]], last_used: dict[int, tuple[datetime, str | None]]) -> None:
         close_old_connections()
         try:
             with transaction.atomic():
-                if batch:
-                    _insert(batch)
+                if rows:
+                    with connection.cursor() as cursor:
+                        cursor.executemany(_insert_sql(), rows)
                 for key_id, (when, ip) in last_used.items():
                     APIKey.objects.filter(pk=key_id).update(last_used_at=when, last_used_ip=ip)
         finally:
@@ -112,27 +109,26 @@ class UsageWriter:
 
 
 _FIELDS = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
+_NAMES = [f.attname for f in _FIELDS]
+_DEFAULTS = {f.attname: f.get_default() for f in _FIELDS}
 
 
-def _insert(batch: list[dict[str, Any]]) -> None:
-    """One ``executemany`` INSERT: the ORM's per-object ``bulk_create`` machinery cost about a
-    sixth of a busy worker's CPU (measured with py-spy under wrk), for values we already hold
-    in their final types."""
-    columns = [f.column for f in _FIELDS]
-    names = [f.attname for f in _FIELDS]
-    defaults = {f.attname: f.get_default() for f in _FIELDS}
+def _row(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """The INSERT parameters for one record, adapted for the database in use."""
     ops = connection.ops
+    values = {**_DEFAULTS, **fields}
+    values["created_at"] = ops.adapt_datetimefield_value(values["created_at"])
+    values["cost_usd"] = ops.adapt_decimalfield_value(values["cost_usd"], 14, 8)
+    return tuple(values[name] for name in _NAMES)
+
+
+@functools.cache
+def _insert_sql() -> str:
+    """One ``executemany`` INSERT: the ORM's per-object ``bulk_create`` machinery cost about a
+    sixth of a busy worker's CPU (measured with py-spy under wrk)."""
     quote = connection.ops.quote_name
     # Table and column names come from the model; every value is a parameter.
     table = quote(UsageRecord._meta.db_table)
-    column_list = ", ".join(quote(c) for c in columns)
-    placeholders = ", ".join(["%s"] * len(columns))
-    sql = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"  # noqa: S608
-    rows = []
-    for fields in batch:
-        row = {**defaults, **fields}
-        row["created_at"] = ops.adapt_datetimefield_value(row["created_at"])
-        row["cost_usd"] = ops.adapt_decimalfield_value(row["cost_usd"], 14, 8)
-        rows.append([row[name] for name in names])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    columns = ", ".join(quote(f.column) for f in _FIELDS)
+    placeholders = ", ".join(["%s"] * len(_FIELDS))
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
