@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import close_old_connections, connection, transaction
@@ -114,11 +114,20 @@ _DEFAULTS = {f.attname: f.get_default() for f in _FIELDS}
 
 
 def _row(fields: dict[str, Any]) -> tuple[Any, ...]:
-    """The INSERT parameters for one record, adapted for the database in use."""
-    ops = connection.ops
+    """The INSERT parameters for one record, adapted for the database in use.
+
+    SQLite gets the text Django itself stores (naive UTC datetimes, decimal strings) without
+    going through ``connection.ops``, whose general-purpose adaptation was ~5 % of a busy
+    worker's CPU; other backends take the values through ``connection.ops`` (cheap there).
+    """
     values = {**_DEFAULTS, **fields}
-    values["created_at"] = ops.adapt_datetimefield_value(values["created_at"])
-    values["cost_usd"] = ops.adapt_decimalfield_value(values["cost_usd"], 14, 8)
+    if connection.vendor == "sqlite":
+        values["created_at"] = str(values["created_at"].astimezone(UTC).replace(tzinfo=None))
+        values["cost_usd"] = str(values["cost_usd"])
+    else:
+        ops = connection.ops
+        values["created_at"] = ops.adapt_datetimefield_value(values["created_at"])
+        values["cost_usd"] = ops.adapt_decimalfield_value(values["cost_usd"], 14, 8)
     return tuple(values[name] for name in _NAMES)
 
 
