@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench bench-quick clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,9 +40,14 @@ test-fast: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: $(VENV)/.dev-installed
+## bench: the DESIGN §6 figures, side by side with a raw-ASGI floor and LiteLLM (bench/README.md)
+bench: $(VENV)/.installed
 	@bash scripts/install_system_deps.sh
-	$(PY) bench/run.py
+	-@bash bench/litellm_setup.sh
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick:
+	@$(MAKE) bench BENCH_ARGS=--quick
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -171,6 +171,8 @@ def evaluate(res: dict) -> list[dict]:
 
     # --- Revocation (measured by auth_bench.py when it can) ---
     v = auth.get("revocation_propagation_ms") if auth.get("available") else None
+    if v is None:  # measured by run.py against PostgreSQL + Redis, two servers, CLI revoke
+        v = ((res.get("scale_out") or {}).get("revocation") or {}).get("ms")
     add(
         "revocation",
         "revoked in one process → refused by another",

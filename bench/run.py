@@ -858,10 +858,55 @@ class Bench:
                 "errors": sum(x["error_count"] for x in ok),
                 "error": None if ok else (rs[0].get("error") if rs else "no run"),
             }
+        if len(ready) >= 2:
+            out["revocation"] = self._revocation(env, ready[0][1], ready[1][1])
         for w, t in servers:
             if not t.available:
                 out["workers"][str(w)] = {"rps": None, "error": t.note}
             self.procs.stop(t.proc)
+
+    def _revocation(self, env: dict, first: Target, second: Target) -> dict:
+        """A key revoked by a separate process (the CLI) → time until *another* server refuses it.
+
+        Both servers share PostgreSQL + Redis; the second server has the key warm in its cache.
+        Polls every 2 ms for at most 5 s, measured from the moment the CLI's revoke committed.
+        """
+        import urllib.error
+        import urllib.request
+
+        key, why = self.prepare_keygate(env, "revocation")
+        if not key:
+            return {"error": why}
+
+        def status(t: Target) -> int:
+            request = urllib.request.Request(
+                t.url, data=CHAT_BODY, headers={**JSON_HEADERS, "Authorization": f"Bearer {key}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        for _ in range(8):  # warm every worker of both servers
+            if status(first) != 200 or status(second) != 200:
+                return {"error": "the new key did not work before revocation"}
+        r = subprocess.run(
+            [self.keygate_py, "manage.py", "keys", "revoke", key[6:18]],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        revoked = time.monotonic()
+        if r.returncode != 0:
+            return {"error": "keys revoke failed: " + r.stderr.strip()[-300:]}
+        while time.monotonic() - revoked < 5:
+            if status(second) == 401:
+                return {"ms": round((time.monotonic() - revoked) * 1000, 1)}
+            time.sleep(0.002)
+        return {"ms": None, "error": "still accepted after 5 s"}
 
     # ---------------------------------------------------------------------------------------------
 
