@@ -7,8 +7,11 @@ first run (scripts/bootstrap_env.py), so the quickstart needs no configuration.
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -64,6 +67,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "keys",
     "gateway",
 ]
@@ -76,9 +80,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "keys.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -135,6 +142,12 @@ if TESTING:
     # Password hashing is not what the tests exercise; keep them fast.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
+# django-axes first: it refuses a locked-out sign-in before any password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -184,7 +197,27 @@ SECURE_HSTS_PRELOAD = HTTPS and _bool("SECURE_HSTS_PRELOAD", default=False)
 if env.str("SECURE_PROXY_SSL_HEADER", default=""):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+# Sessions end 12 h after sign-in however busy (absolute), or after an hour unused (idle; 0
+# turns it off). Both are enforced on the server by keys.middleware.SessionTimeoutMiddleware.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+KEYGATE_SESSION_IDLE_TIMEOUT = env.int("KEYGATE_SESSION_IDLE_TIMEOUT", default=3600)
+# Preloading is a promise for the whole domain and every subdomain that is hard to take back, and
+# anyone may submit a domain whose HSTS header says "preload". It is the domain owner's decision,
+# not an application default: set SECURE_HSTS_PRELOAD=true to opt in. Hence W021 is silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Sign-in throttling (django-axes) for the dashboard and the admin: after AXES_FAILURE_LIMIT
+# failures for one username from one address, that pair is refused (429) for AXES_COOLOFF_TIME.
+# Username *and* address together, so nobody can lock everyone else out by failing on purpose.
+AXES_ENABLED = _bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "keys.middleware.login_lockout_response"
+# The peer address only: X-Forwarded-For is the client's to forge unless a proxy is configured.
+AXES_CLIENT_IP_CALLABLE = "keys.admin.client_ip"
+AXES_VERBOSE = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
@@ -250,20 +283,64 @@ if TESTING and not env.bool("KEYGATE_TEST_REAL_ARGON2", default=False):
 KEYGATE_MODEL_CHOICES = env.str("KEYGATE_MODEL_CHOICES", default="gateway.routing.model_choices")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# Anything shaped like a Keygate key — the prefix, a public id, then 8+ more key characters
+# (a whole key, a mistyped one, a truncated one) — is masked in every log line, whoever logs it:
+# a key pasted into a URL ("Not Found: /keys/sk-kg-…"), an exception message, a library's debug.
+_KEY_IN_LOG = re.compile(rf"({re.escape(KEYGATE_KEY_PREFIX)}-[0-9A-Za-z]{{12}})[0-9A-Za-z]{{8,}}")
+
+
+def _redact_keys(record: logging.LogRecord) -> bool:
+    """Log filter: mask key material in the message and the stack trace (keeps the public id)."""
+    message = record.getMessage()
+    trace = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+    if _KEY_IN_LOG.search(message) or _KEY_IN_LOG.search(trace):
+        record.msg = _KEY_IN_LOG.sub(r"\1…[redacted]", message + ("\n" + trace if trace else ""))
+        record.args, record.exc_info, record.exc_text = (), None, None
+    return True
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    """Log filter: keep the line, drop the stack trace (for requests refused on purpose)."""
+    record.exc_info = None
+    record.exc_text = None
+    return True
+
+
+_PLAIN_OR_JSON = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "redact_keys": {"()": lambda: _redact_keys},
+        # Django logs a refused request (a bad Host header, an oversized form, a forged session)
+        # on django.security with the exception's stack trace. It is the client's fault, not a
+        # bug: one line that says what was refused is what an operator needs.
+        "without_traceback": {"()": lambda: _without_traceback},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "gateway.logfmt.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": env.str("LOG_FORMAT", default="plain")},
-        "access": {"class": "logging.StreamHandler", "formatter": "json"},
+        "console": {"class": "logging.StreamHandler", "formatter": _PLAIN_OR_JSON, "filters": ["redact_keys"]},
+        "access": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact_keys"]},
+        "security": {
+            "class": "logging.StreamHandler",
+            "formatter": _PLAIN_OR_JSON,
+            "filters": ["without_traceback", "redact_keys"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.security": {"handlers": ["security"], "level": LOG_LEVEL, "propagate": False},
+        # At DEBUG, Django's template engine logs every missing variable with the page's whole
+        # context — which, on the page that shows a new key once, holds that key. Never below INFO.
+        "django.template": {
+            "handlers": ["console"],
+            "level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL,
+            "propagate": False,
+        },
         # One JSON line per proxied request (request id, key's public id, model, status, timings).
         # Set KEYGATE_ACCESS_LOG=WARNING to silence it.
         "keygate.access": {

@@ -180,7 +180,7 @@ def test_the_access_log_is_json_with_the_request_id_and_no_key(server) -> None:
     deadline = time.monotonic() + 5
     line = None
     while line is None and time.monotonic() < deadline:
-        line = next((l for l in server.logs().splitlines() if '"trace-me-123"' in l), None)
+        line = next((text for text in server.logs().splitlines() if '"trace-me-123"' in text), None)
         time.sleep(0.05)
     entry = json.loads(line)
     assert entry["logger"] == "keygate.access" and entry["request_id"] == "trace-me-123"
