@@ -1,6 +1,6 @@
 """Copy the latest DESIGN §6 table from bench/results/latest.md into README.md's Performance section.
 
-    .venv/bin/python bench/readme_section.py      (run after `make bench`)
+.venv/bin/python bench/readme_section.py      (run after `make bench`)
 """
 
 from __future__ import annotations

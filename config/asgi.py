@@ -12,6 +12,7 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -61,5 +62,41 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
         await serve(scope, receive, send)
     elif kind == "lifespan":
         await _lifespan(receive, send)
+    elif kind == "http":
+        await _django_with_body_cap(scope, receive, send)
     else:
         await django_application(scope, receive, send)
+
+
+async def _django_with_body_cap(scope: Scope, receive: Receive, send: Send) -> None:
+    """Django reads a whole request body (spooling it to disk) before any view, CSRF check or
+    authentication runs. Refuse a declared body over ``KEYGATE_MAX_PAGE_BODY_BYTES`` with 413
+    before reading it, and cut an undeclared (chunked) one off at the same size."""
+    limit = settings.KEYGATE_MAX_PAGE_BODY_BYTES
+    for name, value in scope["headers"]:
+        if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+            body = b"Request body too large.\n"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 413,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+    received = 0
+
+    async def capped_receive() -> MutableMapping[str, Any]:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            return {"type": "http.disconnect"}  # Django stops reading and answers nothing
+        return message
+
+    await django_application(scope, capped_receive, send)

@@ -223,6 +223,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "keys.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -361,6 +366,8 @@ KEYGATE_AUTH_FAILURES_PER_MINUTE = env.int("KEYGATE_AUTH_FAILURES_PER_MINUTE", d
 KEYGATE_ROUTES_REFRESH = env.float("KEYGATE_ROUTES_REFRESH", default=10.0)
 # 32 MiB: room for a request carrying a few base64 images (a 20 MB image is ~27 MB encoded).
 KEYGATE_MAX_BODY_BYTES = env.int("KEYGATE_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# Dashboard, admin and REST API requests (no uploads): Django would spool any body to disk first.
+KEYGATE_MAX_PAGE_BODY_BYTES = env.int("KEYGATE_MAX_PAGE_BODY_BYTES", default=4 * 1024 * 1024)
 KEYGATE_MAX_RESPONSE_BYTES = env.int("KEYGATE_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
 
 KEYGATE_METRICS_TOKEN = env.str("KEYGATE_METRICS_TOKEN", default="")

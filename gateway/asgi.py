@@ -42,6 +42,7 @@ from gateway.http import (
     parse_json_object,
     read_body,
     require_model,
+    safe_model,
     send_response,
 )
 from gateway.limits import Admission, KeyLimitsThrottle, budget_spent
@@ -260,8 +261,9 @@ class GatewayApp:
             output_tokens = output_tokens or max(0, outcome.events - 1)
         elapsed = time.perf_counter() - request.started
         status = outcome.status or (499 if outcome.aborted else 0)
+        model = safe_model(request.model)
         routed = outcome.provider != ""
-        metrics.child(metrics.REQUESTS, request.endpoint, request.model if routed else "(unrouted)", str(status)).inc()
+        metrics.child(metrics.REQUESTS, request.endpoint, model if routed else "(unrouted)", str(status)).inc()
         metrics.child(metrics.LATENCY, request.endpoint).observe(elapsed)
         if outcome.ttfb is not None:
             metrics.child(metrics.TTFB, request.endpoint).observe(outcome.ttfb)
@@ -273,7 +275,7 @@ class GatewayApp:
                 logger="keygate.access",
                 request_id=request.request_id,
                 key=request.auth.public_id,
-                model=request.model,
+                model=model,
                 endpoint=request.endpoint,
                 status=status,
                 latency_ms=round(elapsed * 1000, 2),
@@ -286,7 +288,7 @@ class GatewayApp:
         self.usage.record(
             key_id=request.auth.id,
             endpoint=request.endpoint,
-            model=request.model[:128],
+            model=model[:128],
             provider=outcome.provider,
             status_code=outcome.status or (499 if outcome.aborted else 0),
             input_tokens=input_tokens,

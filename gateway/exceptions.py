@@ -44,7 +44,9 @@ class ModelNotFound(exceptions.NotFound):
     default_code = "model_not_found"
 
     def __init__(self, model: str) -> None:
-        super().__init__(f"The model '{model}' does not exist or is not served by this gateway.")
+        from gateway.http import safe_model
+
+        super().__init__(f"The model '{safe_model(model)}' does not exist or is not served by this gateway.")
         self.param = "model"
 
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from django.conf import settings
 
 from gateway.dialects import Dialect, Headers
 from gateway.exceptions import BadRequest, PayloadTooLarge
+from keys import crypto
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -146,6 +148,12 @@ def require_model(payload: dict[str, Any]) -> str:
     if len(model) > MAX_MODEL_LENGTH or any(ord(c) < 32 for c in model):
         raise BadRequest("The 'model' parameter is not a valid model name.", param="model")
     return model
+
+
+def safe_model(model: str) -> str:
+    """The model name as Keygate may repeat it (errors, usage records, logs): a key pasted into
+    the model field is masked after its public id."""
+    return crypto.redact(model, settings.KEYGATE_KEY_PREFIX)
 
 
 def _short(error: Exception) -> str:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from rest_framework.permissions import BasePermission
 
+from gateway.http import safe_model
+
 if TYPE_CHECKING:
     from gateway.http import GatewayRequest
 
@@ -29,7 +31,6 @@ class ModelInScope(BasePermission):
         model = request.model
         if model is None or request.auth.allows_model(model):
             return True
-        self.message = (
-            f"This key is not allowed to use the model '{model}'. Allowed: {', '.join(request.auth.model_patterns)}."
-        )
+        allowed = ", ".join(request.auth.model_patterns)
+        self.message = f"This key is not allowed to use the model '{safe_model(model)}'. Allowed: {allowed}."
         return False

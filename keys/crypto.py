@@ -32,6 +32,7 @@ import re
 import secrets
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -114,6 +115,17 @@ def parse_key(raw: str, prefix: str) -> ParsedKey | None:
     return ParsedKey(prefix=prefix, public_id=match["public_id"], raw=raw)
 
 
+@lru_cache(maxsize=8)
+def _key_shape(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"({re.escape(prefix)}-[0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}})[0-9A-Za-z]{{8,}}")
+
+
+def redact(text: str, prefix: str) -> str:
+    """``text`` with anything shaped like a key (prefix, public id, 8+ more key characters)
+    masked after its public id: for echoing client input (a model name) or logging it."""
+    return _key_shape(prefix).sub(r"\1…[redacted]", text) if prefix in text else text
+
+
 def mask(prefix: str, public_id: str, last4: str) -> str:
     """The displayable form of a key: its public id and last four characters, never the secret."""
     return f"{prefix}-{public_id}…{last4}"
@@ -170,6 +182,7 @@ __all__ = [
     "make_hasher",
     "mask",
     "parse_key",
+    "redact",
     "validate_prefix",
     "verify_key_hash",
 ]

@@ -47,3 +47,11 @@ def database_text() -> str:
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
             chunks.extend(str(value) for row in cursor.fetchall() for value in row)
     return "\n".join(chunks)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Counters kept in Django's cache (e.g. failed API authentications) start empty per test."""
+    from django.core.cache import cache
+
+    cache.clear()

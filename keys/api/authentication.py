@@ -10,10 +10,13 @@ so an ordinary key gets 403, not 401: it is a real key, just not one for this AP
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -54,6 +57,35 @@ class OperatorKeyUser:
         return "operator key"
 
 
+# Brute-force guard: a well-formed guess costs one argon2 verify (~30 ms, 19 MiB), so failures
+# are counted per client address in the shared cache (Redis when configured, so every process
+# counts together) and, past the limit, refused with 429 before any verify for the rest of the
+# minute. Garbage never costs anything: verify_key rejects it before the database.
+FAILURE_WINDOW = 60
+
+
+def _failure_slot(address: str) -> tuple[str, int]:
+    window = int(time.time()) // FAILURE_WINDOW
+    return f"keygate:api-auth-failures:{address}:{window}", (window + 1) * FAILURE_WINDOW
+
+
+def _failures_wait(address: str) -> int:
+    limit = settings.KEYGATE_AUTH_FAILURES_PER_MINUTE
+    if not limit:
+        return 0
+    slot, ends = _failure_slot(address)
+    return max(1, int(ends - time.time())) if (cache.get(slot) or 0) >= limit else 0
+
+
+def _failure(address: str) -> None:
+    slot, _ = _failure_slot(address)
+    if not cache.add(slot, 1, timeout=FAILURE_WINDOW * 2):
+        try:
+            cache.incr(slot)
+        except ValueError:  # expired between add and incr
+            cache.add(slot, 1, timeout=FAILURE_WINDOW * 2)
+
+
 class ManagementKeyAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <Keygate key>`` → ``(owner, KeyState)``; 401 for a bad key."""
 
@@ -69,8 +101,13 @@ class ManagementKeyAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
+        address = request.META.get("REMOTE_ADDR") or "-"
+        wait = _failures_wait(address)
+        if wait:
+            raise exceptions.Throttled(wait=wait, detail=str(_("Too many failed authentications from this address.")))
         state = verify_key(raw)
         if state is None:
+            _failure(address)
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         now = timezone.now()
         reason = state.inactive_reason(now)

@@ -101,6 +101,9 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         if self.action != "list":
             return queryset
         params = self.request.query_params
+        if any("\x00" in value for values in params.lists() for value in values[1]):
+            # PostgreSQL refuses NUL in text parameters (a DataError, so a 500): refuse it first.
+            raise exceptions.ValidationError({"detail": ["query parameters cannot contain NUL characters"]})
         if params.get("status"):
             if params["status"] not in (*KeyStatus.values, "usable"):
                 raise exceptions.ValidationError({"status": [f"unknown status {params['status']!r}"]})

@@ -96,15 +96,38 @@ def test_revoking_twice_and_rotating_a_revoked_key_fail(cli) -> None:
 
 def test_limits_are_set_on_create_changed_and_removed_on_update(cli) -> None:
     key = cli(
-        "create", "--name", "batch", "--models", "gpt-4o-mini", "--rpm", "60", "--tpm", "100000",
-        "--max-parallel", "4", "--budget-tokens", "2000000", "--budget-usd", "25", "--budget-period", "month",
-        "--allowed-ips", "10.0.0.0/8,2001:db8::/32",
+        "create",
+        "--name",
+        "batch",
+        "--models",
+        "gpt-4o-mini",
+        "--rpm",
+        "60",
+        "--tpm",
+        "100000",
+        "--max-parallel",
+        "4",
+        "--budget-tokens",
+        "2000000",
+        "--budget-usd",
+        "25",
+        "--budget-period",
+        "month",
+        "--allowed-ips",
+        "10.0.0.0/8,2001:db8::/32",
     ).stdout.strip()
     public_id = key[6:18]
     assert cli("update", public_id, "--rpm", "120", "--budget-usd", "none").returncode == 0
     limits = json.loads(cli("show", public_id).stdout)["limits"]
-    assert limits == {"rpm": 120, "tpm": 100000, "max_parallel": 4, "budget_tokens": 2000000, "budget_usd": None,
-                      "budget_period": "month", "allowed_ips": ["10.0.0.0/8", "2001:db8::/32"]}
+    assert limits == {
+        "rpm": 120,
+        "tpm": 100000,
+        "max_parallel": 4,
+        "budget_tokens": 2000000,
+        "budget_usd": None,
+        "budget_period": "month",
+        "allowed_ips": ["10.0.0.0/8", "2001:db8::/32"],
+    }
 
 
 @pytest.mark.parametrize(

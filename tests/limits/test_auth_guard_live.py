@@ -20,8 +20,9 @@ def test_failed_authentications_are_throttled_per_address_without_slowing_valid_
         with httpx.Client(timeout=10) as client:
             assert client.post(url, json=CHAT, headers=valid).status_code == 200  # verified and cached
             wrong = key[:-8] + ("A" if key[-8] != "A" else "B") + key[-7:]  # a typo: fails the checksum
-            statuses = [client.post(url, json=CHAT, headers={"Authorization": f"Bearer {wrong}"}).status_code
-                        for _ in range(8)]
+            statuses = [
+                client.post(url, json=CHAT, headers={"Authorization": f"Bearer {wrong}"}).status_code for _ in range(8)
+            ]
             assert statuses == [401] * 5 + [429] * 3
             refused = client.post(url, json=CHAT, headers={"x-api-key": "sk-kg-guess"})
             assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1

@@ -16,8 +16,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _fields(key: APIKey, **extra) -> dict:
-    return {"key_id": key.pk, "endpoint": "chat/completions", "model": "gpt-4o", "status_code": 200,
-            "input_tokens": 3, "output_tokens": 5, "client_ip": "127.0.0.1", **extra}
+    return {
+        "key_id": key.pk,
+        "endpoint": "chat/completions",
+        "model": "gpt-4o",
+        "status_code": 200,
+        "input_tokens": 3,
+        "output_tokens": 5,
+        "client_ip": "127.0.0.1",
+        **extra,
+    }
 
 
 def test_records_are_written_in_batches_and_close_flushes_the_rest(make_key) -> None:

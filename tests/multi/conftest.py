@@ -79,9 +79,7 @@ def shared_env(pg_database: str, upstream: UpstreamServer) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def two_servers(tmp_path_factory: pytest.TempPathFactory, shared_env: dict[str, str]) -> Iterator[list[KeygateServer]]:
     """Two Keygate processes with two workers each, sharing PostgreSQL and Redis."""
-    servers = [
-        KeygateServer(tmp_path_factory.mktemp(f"server{i}"), env=shared_env, workers=2) for i in range(2)
-    ]
+    servers = [KeygateServer(tmp_path_factory.mktemp(f"server{i}"), env=shared_env, workers=2) for i in range(2)]
     try:
         for server in servers:
             server.start()
@@ -96,9 +94,21 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]
     """A Redis of this test's own (so the test may kill it)."""
     port = free_port()
     process = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):

@@ -95,8 +95,15 @@ def test_a_key_revoked_through_one_process_is_refused_by_another_within_one_seco
             for _ in range(4):  # warm both workers of the second server
                 assert (await _post(session, second.url, key, CHAT))[0] == 200
             revoke = await asyncio.create_subprocess_exec(
-                sys.executable, "manage.py", "keys", "revoke", key[6:18], env=first.env, cwd=str(ROOT),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                sys.executable,
+                "manage.py",
+                "keys",
+                "revoke",
+                key[6:18],
+                env=first.env,
+                cwd=str(ROOT),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
             )
             assert await revoke.wait() == 0
             revoked_at = time.monotonic()
@@ -122,13 +129,19 @@ def test_usage_counts_equal_the_requests_sent_including_aborted_streams(tmp_path
         assert all(status == 200 for status, _ in plain)
 
         async def aborted_streams(count: int) -> int:
-            body = {"model": "mock-slow-stream", "stream": True, "messages": [{"role": "user", "content": "x"}],
-                    "mock_chunks": 20, "mock_delay": 0.05}
+            body = {
+                "model": "mock-slow-stream",
+                "stream": True,
+                "messages": [{"role": "user", "content": "x"}],
+                "mock_chunks": 20,
+                "mock_delay": 0.05,
+            }
             async with aiohttp.ClientSession() as session:
                 for i in range(count):
                     url = servers[i % 2].url
-                    async with session.post(f"{url}/v1/chat/completions", json=body,
-                                            headers={"Authorization": f"Bearer {key}"}) as response:
+                    async with session.post(
+                        f"{url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+                    ) as response:
                         assert response.status == 200
                         await response.content.readuntil(b"\n\n")  # the first event, then hang up
                         response.close()

@@ -151,11 +151,6 @@ def _guess(real: str, n: int) -> str:
     return head + crypto.checksum(head)
 
 
-# Reported in SECURITY.md ("Known issues"): keys/api/authentication.py verifies every presented
-# key with argon2 and has no per-address guard, so anyone who knows a public id (it is shown in
-# UIs) can make the server run argon2 (19 MiB, ~30 ms) per request. The gateway's FailureCounter
-# (or a DRF throttle keyed by address) in ManagementKeyAuthentication would bound it.
-@pytest.mark.xfail(strict=True, reason="keys/api: failed management-key authentications are not throttled")
 def test_failed_management_key_guesses_are_throttled_per_address(alice) -> None:
     _, real = services.key_create(name="ci", model_patterns=[], owner=alice, is_management=True)
     client = Client()
@@ -168,6 +163,9 @@ def test_failed_management_key_guesses_are_throttled_per_address(alice) -> None:
     ]
 
     assert 429 in statuses
+    assert statuses.index(429) == 30  # KEYGATE_AUTH_FAILURES_PER_MINUTE: 30 guesses, then refused
+    real_client = Client(HTTP_AUTHORIZATION=f"Bearer {real}", REMOTE_ADDR="198.51.100.10")
+    assert real_client.get("/api/v1/keys/").status_code == 200  # another address is unaffected
 
 
 # --- on the real server (ASGI: django-axes takes its async path there) ------------------------------

@@ -81,8 +81,13 @@ class KeygateServer:
             "print(json.dumps(out))\n"
         )
         result = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=self.env, input=json.dumps(list(specs)),
-            capture_output=True, text=True, check=True,
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            input=json.dumps(list(specs)),
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -95,12 +100,31 @@ class KeygateServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", "config.asgi:application",
-                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on",
-                "--timeout-graceful-shutdown", "5",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--lifespan",
+                "on",
+                "--timeout-graceful-shutdown",
+                "5",
             ],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
