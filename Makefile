@@ -31,7 +31,7 @@ test: $(VENV)/.dev-installed
 	@bash scripts/services.sh start
 	$(PY) -m pytest
 	eval "$$(bash scripts/services.sh env)" && $(PY) -m pytest -p no:cacheprovider \
-		-m "not live and not browser and not multi" tests/keys tests/gateway tests/limits
+		-m "not live and not browser and not multi" tests/keys tests/gateway tests/limits tests/security
 
 ## test-fast: unit tests only (no live servers, browser, PostgreSQL or Redis)
 test-fast: $(VENV)/.dev-installed
