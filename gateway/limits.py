@@ -209,7 +209,6 @@ class KeyLimitsThrottle(BaseThrottle):
             tokens=tokens,
             release_parallel=admission.holds_parallel,
             budget=admission.budget,
-            actual_tokens=tokens,
             actual_cost=float(cost),
         )
 

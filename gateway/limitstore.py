@@ -38,7 +38,6 @@ class LimitStore(Protocol):
         tokens: int,
         release_parallel: bool,
         budget: Budget | None,
-        actual_tokens: int,
         actual_cost: float,
     ) -> None: ...
 
@@ -116,7 +115,6 @@ class MemoryLimitStore:
         tokens: int,
         release_parallel: bool,
         budget: Budget | None,
-        actual_tokens: int,
         actual_cost: float,
     ) -> None:
         now = time.monotonic()
@@ -128,7 +126,7 @@ class MemoryLimitStore:
             counter = self._budgets.setdefault((key_id, budget.period_key), _BudgetCounter())
             counter.reserved_tokens = max(0.0, counter.reserved_tokens - budget.estimate_tokens)
             counter.reserved_cost = max(0.0, counter.reserved_cost - budget.estimate_cost)
-            counter.spent_tokens += actual_tokens
+            counter.spent_tokens += tokens
             counter.spent_cost += actual_cost
 
     async def budget_seeded(self, key_id: int, period_key: str) -> bool:
@@ -193,7 +191,7 @@ return {'', tostring(r), tostring(k)}
 )
 
 # KEYS: tokens bucket, parallel counter, budget hash
-# ARGV: tpm, tokens, release_parallel, has_budget, estimate_tokens, estimate_cost, actual_tokens, actual_cost, ttl
+# ARGV: tpm, tokens, release_parallel, has_budget, estimate_tokens, estimate_cost, tokens, actual_cost, ttl
 _SETTLE = (
     _LUA_PRELUDE
     + """
@@ -278,16 +276,11 @@ class RedisLimitStore:
         tokens: int,
         release_parallel: bool,
         budget: Budget | None,
-        actual_tokens: int,
         actual_cost: float,
     ) -> None:
         _, t, p, b = _keys(key_id, budget.period_key if budget else "")
         args = [tpm, tokens, 1 if release_parallel else 0, 1 if budget else 0]
-        args += (
-            [budget.estimate_tokens, budget.estimate_cost, actual_tokens, actual_cost, budget.ttl]
-            if budget
-            else [0] * 5
-        )
+        args += [budget.estimate_tokens, budget.estimate_cost, tokens, actual_cost, budget.ttl] if budget else [0] * 5
         try:
             await self._settle(keys=[t, p, b], args=args)
         except Exception as error:
@@ -298,7 +291,6 @@ class RedisLimitStore:
                 tokens=tokens,
                 release_parallel=release_parallel,
                 budget=budget,
-                actual_tokens=actual_tokens,
                 actual_cost=actual_cost,
             )
 

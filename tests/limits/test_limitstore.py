@@ -79,9 +79,7 @@ def test_rpm_admits_exactly_the_limit_then_refuses(store) -> None:
 def test_tpm_is_charged_after_the_fact_and_refuses_once_spent(store) -> None:
     async def scenario():
         first = await store.admit(key_id=2, rpm=0, tpm=100, max_parallel=0, budget=None)
-        await store.settle(
-            key_id=2, tpm=100, tokens=150, release_parallel=False, budget=None, actual_tokens=150, actual_cost=0.0
-        )
+        await store.settle(key_id=2, tpm=100, tokens=150, release_parallel=False, budget=None, actual_cost=0.0)
         second = await store.admit(key_id=2, rpm=0, tpm=100, max_parallel=0, budget=None)
         return first, second
 
@@ -95,9 +93,7 @@ def test_max_parallel_counts_requests_in_flight(store) -> None:
         a = await store.admit(key_id=3, rpm=0, tpm=0, max_parallel=2, budget=None)
         b = await store.admit(key_id=3, rpm=0, tpm=0, max_parallel=2, budget=None)
         c = await store.admit(key_id=3, rpm=0, tpm=0, max_parallel=2, budget=None)
-        await store.settle(
-            key_id=3, tpm=0, tokens=0, release_parallel=True, budget=None, actual_tokens=0, actual_cost=0.0
-        )
+        await store.settle(key_id=3, tpm=0, tokens=0, release_parallel=True, budget=None, actual_cost=0.0)
         d = await store.admit(key_id=3, rpm=0, tpm=0, max_parallel=2, budget=None)
         return [x.get("refused", "") for x in (a, b, c, d)]
 
@@ -111,9 +107,7 @@ def test_a_budget_reserves_estimates_and_charges_actual_usage(store) -> None:
         a = await store.admit(key_id=4, rpm=0, tpm=0, max_parallel=0, budget=budget)
         b = await store.admit(key_id=4, rpm=0, tpm=0, max_parallel=0, budget=budget)
         c = await store.admit(key_id=4, rpm=0, tpm=0, max_parallel=0, budget=budget)  # 80 reserved + 40 > 100
-        await store.settle(
-            key_id=4, tpm=0, tokens=10, release_parallel=False, budget=budget, actual_tokens=10, actual_cost=0.0
-        )
+        await store.settle(key_id=4, tpm=0, tokens=10, release_parallel=False, budget=budget, actual_cost=0.0)
         d = await store.admit(key_id=4, rpm=0, tpm=0, max_parallel=0, budget=budget)  # 10 spent + 40 + 40 <= 100
         return [x.get("refused", "") for x in (a, b, c, d)]
 
@@ -144,9 +138,7 @@ def test_a_refused_request_changes_no_counter(store) -> None:
     async def scenario():
         await store.admit(key_id=7, rpm=0, tpm=0, max_parallel=1, budget=None)
         refused = await store.admit(key_id=7, rpm=5, tpm=0, max_parallel=1, budget=None)
-        await store.settle(
-            key_id=7, tpm=0, tokens=0, release_parallel=True, budget=None, actual_tokens=0, actual_cost=0.0
-        )
+        await store.settle(key_id=7, tpm=0, tokens=0, release_parallel=True, budget=None, actual_cost=0.0)
         again = await store.admit(key_id=7, rpm=5, tpm=0, max_parallel=1, budget=None)
         return refused, again
 
