@@ -18,6 +18,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,7 +189,8 @@ class Forwarder:
             )
         content_type = response.headers.get("content-type", "")
         if status < 400 and content_type.startswith("text/event-stream"):
-            await self._relay_stream(request, upstream, response, send, outcome, drop_injected_usage)
+            chunks = _upstream_chunks(response, upstream)
+            await _relay_events(request, status, chunks, send, outcome, drop_injected_usage)
             return
         raw = await self._read_capped(response, upstream)
         if status >= 400:
@@ -264,67 +266,15 @@ class Forwarder:
             ) from None
         return b"".join(chunks)
 
-    async def _relay_stream(
-        self,
-        request: GatewayRequest,
-        upstream: Upstream,
-        response: aiohttp.ClientResponse,
-        send: Send,
-        outcome: Outcome,
-        drop_injected_usage: bool,
-    ) -> None:
-        outcome.streamed = True
-        outcome.status = response.status
-        tap = SSETap(drop_injected_usage=drop_injected_usage)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [*SSE_HEADERS, *base_headers(request)],
-            }
-        )
-        failure: UpstreamError | None = None
-        try:
-            while chunk := await _read_some(response, upstream):
-                out = tap.feed(chunk)
-                if out:
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
-        except TimeoutError:
-            failure = UpstreamTimeout(
-                f"The upstream provider '{upstream.name}' stalled mid-stream for {upstream.idle_timeout:g} s.",
-                kind="upstream_idle_timeout",
-            )
-        except aiohttp.ClientError:
-            failure = UpstreamUnavailable(
-                f"The upstream provider '{upstream.name}' broke the connection mid-stream.", kind="upstream_reset"
-            )
-        finally:
-            outcome.usage, outcome.events, outcome.saw_usage = tap.usage, tap.events, tap.saw_usage
-        rest = tap.flush()
-        if failure is not None:
-            outcome.error_type = failure.kind
-            rest += stream_error_event(request.dialect, failure, request.request_id)
-        await send({"type": "http.response.body", "body": rest, "more_body": False})
-
     async def _demo(
         self, request: GatewayRequest, payload: dict[str, Any], send: Send, outcome: Outcome, drop_injected_usage: bool
     ) -> None:
         """The built-in demo provider, in process (no network): for the offline quickstart."""
         outcome.ttfb = time.perf_counter() - request.started
         if request.stream and request.endpoint in demo.STREAMING_ENDPOINTS:
-            outcome.streamed, outcome.status = True, 200
-            tap = SSETap(drop_injected_usage=drop_injected_usage)
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *base_headers(request)]}
+            await _relay_events(
+                request, 200, demo.stream(request.endpoint, payload), send, outcome, drop_injected_usage
             )
-            try:
-                async for event in demo.stream(request.endpoint, payload):
-                    out = tap.feed(event)
-                    if out:
-                        await send({"type": "http.response.body", "body": out, "more_body": True})
-            finally:
-                outcome.usage, outcome.events, outcome.saw_usage = tap.usage, tap.events, tap.saw_usage
-            await send({"type": "http.response.body", "body": tap.flush(), "more_body": False})
             return
         status, answer = demo.respond(request.endpoint, payload)
         outcome.status = status
@@ -333,6 +283,52 @@ class Forwarder:
             {"type": "http.response.start", "status": status, "headers": [JSON_CONTENT_TYPE, *base_headers(request)]}
         )
         await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+
+async def _relay_events(
+    request: GatewayRequest,
+    status: int,
+    chunks: AsyncIterator[bytes],
+    send: Send,
+    outcome: Outcome,
+    drop_injected_usage: bool,
+) -> None:
+    """Pass SSE bytes to the client event by event as they arrive, keeping usage (gateway.sse).
+    A failure after the stream began ends it with a well-formed error event."""
+    outcome.streamed, outcome.status = True, status
+    tap = SSETap(drop_injected_usage=drop_injected_usage)
+    await send({"type": "http.response.start", "status": status, "headers": [*SSE_HEADERS, *base_headers(request)]})
+    failure: UpstreamError | None = None
+    try:
+        async for chunk in chunks:
+            out = tap.feed(chunk)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+    except UpstreamError as error:
+        failure = error
+    finally:
+        outcome.usage, outcome.events, outcome.saw_usage = tap.usage, tap.events, tap.saw_usage
+    rest = tap.flush()
+    if failure is not None:
+        outcome.error_type = failure.kind
+        rest += stream_error_event(request.dialect, failure, request.request_id)
+    await send({"type": "http.response.body", "body": rest, "more_body": False})
+
+
+async def _upstream_chunks(response: aiohttp.ClientResponse, upstream: Upstream) -> AsyncIterator[bytes]:
+    """The upstream's body as it arrives; silence and broken connections become UpstreamErrors."""
+    try:
+        while chunk := await _read_some(response, upstream):
+            yield chunk
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"The upstream provider '{upstream.name}' stalled mid-stream for {upstream.idle_timeout:g} s.",
+            kind="upstream_idle_timeout",
+        ) from None
+    except aiohttp.ClientError:
+        raise UpstreamUnavailable(
+            f"The upstream provider '{upstream.name}' broke the connection mid-stream.", kind="upstream_reset"
+        ) from None
 
 
 @functools.lru_cache(maxsize=64)

@@ -48,6 +48,9 @@ def decrypt_credential(token: str) -> str | None:
         return None
 
 
+_ZERO = Decimal(0)
+
+
 @dataclass(frozen=True, slots=True)
 class Upstream:
     """A provider as the proxy sees it. ``repr`` never shows the credential."""
@@ -108,6 +111,8 @@ class RoutingTable:
 
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
         """USD cost from the most specific matching price (0 when no price is configured)."""
+        if not self.prices:
+            return _ZERO
         best = None
         for price in self.prices:
             if price.pattern == model or ("*" in price.pattern and fnmatch.fnmatchcase(model, price.pattern)):
