@@ -371,4 +371,8 @@ KEYGATE_MAX_PAGE_BODY_BYTES = env.int("KEYGATE_MAX_PAGE_BODY_BYTES", default=4 *
 KEYGATE_MAX_RESPONSE_BYTES = env.int("KEYGATE_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
 
 KEYGATE_METRICS_TOKEN = env.str("KEYGATE_METRICS_TOKEN", default="")
+# Environment variables a provider may read its credential from, besides KEYGATE_UPSTREAM_* and
+# OPENAI_API_KEY / ANTHROPIC_API_KEY (comma-separated). Keygate's own secrets are refused even
+# when listed (gateway.models.credential_env_refusal, SECURITY.md "Provider credentials").
+KEYGATE_UPSTREAM_ENV_ALLOWED = env.list("KEYGATE_UPSTREAM_ENV_ALLOWED", default=[])
 KEYGATE_USAGE_RETENTION_DAYS = env.int("KEYGATE_USAGE_RETENTION_DAYS", default=90)
