@@ -151,7 +151,7 @@ class RotateForm(forms.Form):
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "masked_key", "owner", "models", "status_badge", "created_at", "expires_at", "last_used_at"]
-    list_filter = [StatusFilter, "owner", "is_management"]
+    list_filter = [StatusFilter, "owner", "minted_by", "is_management"]
     search_fields = ["name", "public_id", "owner__username", "description"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"

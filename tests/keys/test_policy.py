@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from keys import policy, services
 from keys.models import APIKey, KeyEvent
-from tests.conftest_live import wait_until
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.django_db
 
