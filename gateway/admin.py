@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -63,6 +64,13 @@ def link_local_host(url: str) -> str | None:
     return host if address.is_link_local else None
 
 
+def _formfield(field: models.Field, **kwargs: Any) -> forms.Field | None:
+    """Model fields as form fields; URLs assume https (as ``ProviderForm.base_url`` does)."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class ProviderForm(forms.ModelForm):
     base_url = forms.URLField(label=_("Base URL"), required=False, assume_scheme="https", max_length=500)
     credential = forms.CharField(
@@ -75,6 +83,8 @@ class ProviderForm(forms.ModelForm):
 
     class Meta:
         model = Provider
+        # Django's admin re-derives base_url from the model when it is read-only for a user.
+        formfield_callback = _formfield
         fields = [
             "name",
             "kind",
