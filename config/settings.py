@@ -3,11 +3,18 @@
 Secrets have no production default: with DEBUG off, a missing SECRET_KEY or KEYGATE_PEPPER
 stops start-up with a clear message. `make run` writes a `.env` with fresh random secrets on
 first run (scripts/bootstrap_env.py), so the quickstart needs no configuration.
+
+Every variable is read through the strict helpers of config/env.py (``env_str``, ``env_bool``,
+``env_int``, ``env_float``, ``env_list``, ``env_choice``): a value that is not what the setting
+needs — ``SECURE_PROXY_SSL_HEADER=maybe``, ``KEYGATE_STATE_TTL=soon``, a negative size — stops
+start-up with ImproperlyConfigured naming the variable, never a silent default or a truthy
+string.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import warnings
@@ -18,28 +25,17 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-_env_file = Path(env.str("KEYGATE_ENV_FILE", default=str(BASE_DIR / ".env")))
+_env_file = Path(os.environ.get("KEYGATE_ENV_FILE") or BASE_DIR / ".env")
 if _env_file.is_file():
     environ.Env.read_env(_env_file, overwrite=False)
 
 
-def _bool(name: str, default: bool) -> bool:
-    """A strict boolean: anything but true/false/1/0/yes/no/on/off is a configuration error."""
-    raw = env.str(name, default="").strip().lower()
-    if raw == "":
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
-
-
 def _secret(name: str, dev_default: str) -> str:
-    value = env.str(name, default="")
+    value = env_str(name)
     if value:
         return value
     if DEBUG or TESTING:
@@ -50,11 +46,11 @@ def _secret(name: str, dev_default: str) -> str:
     )
 
 
-TESTING = "pytest" in sys.modules or env.bool("KEYGATE_TESTING", default=False)
-DEBUG = _bool("DEBUG", default=False)
+TESTING = "pytest" in sys.modules or env_bool("KEYGATE_TESTING", default=False)
+DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = _secret("SECRET_KEY", "django-insecure-development-only-secret-key-do-not-use")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -110,7 +106,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'keygate.sqlite3'}"),
+    "default": environ.Env.db_url_config(env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'keygate.sqlite3'}")),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dashboard read while the usage writer writes; a busy timeout instead of
@@ -124,9 +120,9 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env_str("REDIS_URL")
 # Prefix of every Redis key and channel Keygate uses, so several deployments can share one Redis.
-KEYGATE_REDIS_NAMESPACE = env.str("KEYGATE_REDIS_NAMESPACE", default="keygate")
+KEYGATE_REDIS_NAMESPACE = env_str("KEYGATE_REDIS_NAMESPACE", "keygate")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -158,7 +154,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("ru", "Русский")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -184,23 +180,63 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Email: password-reset links, each a working credential until used (SECURITY.md, "Email").
+# EMAIL_URL configures it — django-environ's email URL: smtp://user:password@host:25,
+# smtp+tls://…:587 (STARTTLS), smtp+ssl://…:465 — or EMAIL_BACKEND names a backend. With DEBUG
+# off, the console and file backends (which write the link to the log or a file) stop start-up
+# unless KEYGATE_ALLOW_CONSOLE_EMAIL=true. With no email configured and DEBUG off, password
+# reset is off and its page says to ask an operator: `make run` works offline, logging no token.
+_CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
+_LOGGING_EMAIL_BACKENDS = {_CONSOLE_EMAIL, "django.core.mail.backends.filebased.EmailBackend"}
+_NO_EMAIL = "django.core.mail.backends.dummy.EmailBackend"
+EMAIL_URL = env_str("EMAIL_URL")
+if EMAIL_URL:
+    try:
+        _email = environ.Env.email_url_config(EMAIL_URL)
+    except (ImproperlyConfigured, ValueError) as error:
+        # The URL may hold a password: name the variable, never echo the value.
+        raise ImproperlyConfigured(f"EMAIL_URL is not a valid email URL (smtp://, smtp+tls://, smtp+ssl://): {error}")
+    _email.pop("OPTIONS", None)
+    EMAIL_BACKEND = _email.pop("EMAIL_BACKEND")
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or 25
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+    if _email.get("EMAIL_FILE_PATH"):
+        EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+else:
+    EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
+        _CONSOLE_EMAIL if DEBUG else "django.core.mail.backends.locmem.EmailBackend" if TESTING else _NO_EMAIL
+    )
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "keygate@localhost")
+if EMAIL_BACKEND in _LOGGING_EMAIL_BACKENDS and not DEBUG and not env_bool("KEYGATE_ALLOW_CONSOLE_EMAIL", False):
+    raise ImproperlyConfigured(
+        f"{EMAIL_BACKEND} writes every email — password-reset links, which sign their holder in — to the "
+        "log or a file. With DEBUG=false configure EMAIL_URL (e.g. smtp+tls://user:password@mail.example.com:587), "
+        "or set KEYGATE_ALLOW_CONSOLE_EMAIL=true to accept that risk."
+    )
+# Off when no email is configured (the dummy backend): the reset page explains instead.
+KEYGATE_PASSWORD_RESET = EMAIL_BACKEND != _NO_EMAIL
 
 # Cookies and HTTPS. Behind TLS set KEYGATE_HTTPS=true (check --deploy expects it).
-HTTPS = _bool("KEYGATE_HTTPS", default=False)
+HTTPS = env_bool("KEYGATE_HTTPS", default=False)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
-SECURE_SSL_REDIRECT = HTTPS and _bool("SECURE_SSL_REDIRECT", default=True)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
-SECURE_HSTS_PRELOAD = HTTPS and _bool("SECURE_HSTS_PRELOAD", default=False)
-if env.str("SECURE_PROXY_SSL_HEADER", default=""):
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Trust X-Forwarded-Proto only when told to (a strict boolean: "false" means false).
+if env_bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 # Sessions end 12 h after sign-in however busy (absolute), or after an hour unused (idle; 0
 # turns it off). Both are enforced on the server by keys.middleware.SessionTimeoutMiddleware.
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
-KEYGATE_SESSION_IDLE_TIMEOUT = env.int("KEYGATE_SESSION_IDLE_TIMEOUT", default=3600)
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
+KEYGATE_SESSION_IDLE_TIMEOUT = env_int("KEYGATE_SESSION_IDLE_TIMEOUT", 3600)
 # Preloading is a promise for the whole domain and every subdomain that is hard to take back, and
 # anyone may submit a domain whose HSTS header says "preload". It is the domain owner's decision,
 # not an application default: set SECURE_HSTS_PRELOAD=true to opt in. Hence W021 is silenced.
@@ -209,9 +245,9 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 # Sign-in throttling (django-axes) for the dashboard and the admin: after AXES_FAILURE_LIMIT
 # failures for one username from one address, that pair is refused (429) for AXES_COOLOFF_TIME.
 # Username *and* address together, so nobody can lock everyone else out by failing on purpose.
-AXES_ENABLED = _bool("AXES_ENABLED", default=True)
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "keys.middleware.login_lockout_response"
@@ -270,24 +306,25 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Keygate -------------------------------------------------------------------------------
-KEYGATE_KEY_PREFIX = env.str("KEYGATE_KEY_PREFIX", default="sk-kg")
+KEYGATE_KEY_PREFIX = env_str("KEYGATE_KEY_PREFIX", "sk-kg")
 # The pepper keys the HMAC used by the in-memory verified-key cache. It is not SECRET_KEY, so
 # rotating one does not disturb the other. Rotating it only empties caches; stored keys stay valid.
 KEYGATE_PEPPER = _secret("KEYGATE_PEPPER", "development-only-pepper-do-not-use")
 # argon2id cost for stored keys; see keys/crypto.py for why OWASP's minimum is right for random keys.
 KEYGATE_ARGON2 = {
-    "time_cost": env.int("KEYGATE_ARGON2_TIME_COST", default=2),
-    "memory_cost_kib": env.int("KEYGATE_ARGON2_MEMORY_KIB", default=19 * 1024),
-    "parallelism": env.int("KEYGATE_ARGON2_PARALLELISM", default=1),
+    "time_cost": env_int("KEYGATE_ARGON2_TIME_COST", 2, minimum=1),
+    "memory_cost_kib": env_int("KEYGATE_ARGON2_MEMORY_KIB", 19 * 1024, minimum=8),
+    "parallelism": env_int("KEYGATE_ARGON2_PARALLELISM", 1, minimum=1),
 }
-if TESTING and not env.bool("KEYGATE_TEST_REAL_ARGON2", default=False):
+if TESTING and not env_bool("KEYGATE_TEST_REAL_ARGON2", default=False):
     KEYGATE_ARGON2 = {"time_cost": 1, "memory_cost_kib": 64, "parallelism": 1}
 
 # A callable returning the model names the dashboard offers when creating a key (the
 # gateway's configured routes). Optional: when it cannot be imported, common names are offered.
-KEYGATE_MODEL_CHOICES = env.str("KEYGATE_MODEL_CHOICES", default="gateway.routing.model_choices")
+KEYGATE_MODEL_CHOICES = env_str("KEYGATE_MODEL_CHOICES", "gateway.routing.model_choices")
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", _LOG_LEVELS)
 # Anything shaped like a Keygate key — the prefix, a public id, then 8+ more key characters
 # (a whole key, a mistyped one, a truncated one) — is masked in every log line, whoever logs it:
 # a key pasted into a URL ("Not Found: /keys/sk-kg-…"), an exception message, a library's debug.
@@ -311,7 +348,7 @@ def _without_traceback(record: logging.LogRecord) -> bool:
     return True
 
 
-_PLAIN_OR_JSON = env.str("LOG_FORMAT", default="plain")
+_PLAIN_OR_JSON = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -350,7 +387,7 @@ LOGGING = {
         # Set KEYGATE_ACCESS_LOG=WARNING to silence it.
         "keygate.access": {
             "handlers": ["access"],
-            "level": env.str("KEYGATE_ACCESS_LOG", default="INFO"),
+            "level": env_choice("KEYGATE_ACCESS_LOG", "INFO", _LOG_LEVELS),
             "propagate": False,
         },
     },
@@ -358,17 +395,21 @@ LOGGING = {
 
 # Gateway (DESIGN §3). Without Redis, a key revoked in another process is refused within
 # KEYGATE_STATE_TTL seconds; in the process that revoked it, at once.
-KEYGATE_STATE_TTL = env.float("KEYGATE_STATE_TTL", default=1.0)
-KEYGATE_NEGATIVE_TTL = env.float("KEYGATE_NEGATIVE_TTL", default=5.0)
+KEYGATE_STATE_TTL = env_float("KEYGATE_STATE_TTL", 1.0)
+KEYGATE_NEGATIVE_TTL = env_float("KEYGATE_NEGATIVE_TTL", 5.0)
 # Brute-force guard: failed authentications per client address per minute before that address
 # gets 429 for keys this process has not verified already (0 disables).
-KEYGATE_AUTH_FAILURES_PER_MINUTE = env.int("KEYGATE_AUTH_FAILURES_PER_MINUTE", default=30)
-KEYGATE_ROUTES_REFRESH = env.float("KEYGATE_ROUTES_REFRESH", default=10.0)
+KEYGATE_AUTH_FAILURES_PER_MINUTE = env_int("KEYGATE_AUTH_FAILURES_PER_MINUTE", 30)
+KEYGATE_ROUTES_REFRESH = env_float("KEYGATE_ROUTES_REFRESH", 10.0, minimum=0.1)
 # 32 MiB: room for a request carrying a few base64 images (a 20 MB image is ~27 MB encoded).
-KEYGATE_MAX_BODY_BYTES = env.int("KEYGATE_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+KEYGATE_MAX_BODY_BYTES = env_int("KEYGATE_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1)
 # Dashboard, admin and REST API requests (no uploads): Django would spool any body to disk first.
-KEYGATE_MAX_PAGE_BODY_BYTES = env.int("KEYGATE_MAX_PAGE_BODY_BYTES", default=4 * 1024 * 1024)
-KEYGATE_MAX_RESPONSE_BYTES = env.int("KEYGATE_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024)
+KEYGATE_MAX_PAGE_BODY_BYTES = env_int("KEYGATE_MAX_PAGE_BODY_BYTES", 4 * 1024 * 1024, minimum=1)
+KEYGATE_MAX_RESPONSE_BYTES = env_int("KEYGATE_MAX_RESPONSE_BYTES", 64 * 1024 * 1024, minimum=1)
 
-KEYGATE_METRICS_TOKEN = env.str("KEYGATE_METRICS_TOKEN", default="")
-KEYGATE_USAGE_RETENTION_DAYS = env.int("KEYGATE_USAGE_RETENTION_DAYS", default=90)
+KEYGATE_METRICS_TOKEN = env_str("KEYGATE_METRICS_TOKEN")
+# Environment variables a provider may read its credential from, besides KEYGATE_UPSTREAM_* and
+# OPENAI_API_KEY / ANTHROPIC_API_KEY (comma-separated). Keygate's own secrets are refused even
+# when listed (gateway.models.credential_env_refusal, SECURITY.md "Provider credentials").
+KEYGATE_UPSTREAM_ENV_ALLOWED = env_list("KEYGATE_UPSTREAM_ENV_ALLOWED", default=[])
+KEYGATE_USAGE_RETENTION_DAYS = env_int("KEYGATE_USAGE_RETENTION_DAYS", 90, minimum=1)

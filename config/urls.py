@@ -1,7 +1,10 @@
 """URL routes for everything Django serves. The /v1/ proxy is dispatched in config/asgi.py."""
 
+from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import include, path
 from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -13,8 +16,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """Django's password reset, or — when no email is configured (settings.KEYGATE_PASSWORD_RESET
+    is off) — a page saying to ask an operator. Nothing is sent, logged or stored then."""
+    if not settings.KEYGATE_PASSWORD_RESET:
+        return render(request, "registration/password_reset_unavailable.html", status=503)
+    return auth_views.PasswordResetView.as_view()(request)
+
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("accounts/password_reset/", password_reset, name="password_reset"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

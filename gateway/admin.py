@@ -1,8 +1,13 @@
 """Operators configure upstream providers, model routes and prices here.
 
-A provider's credential is write-only: typed once, stored encrypted, never shown again.
-Providers declared by the environment (OPENAI_*, ANTHROPIC_*, the demo) are read-only here:
-the environment is their source of truth, re-read at every start.
+A provider's credential is write-only: typed once, stored encrypted, never shown again. Where a
+credential goes — the base URL, the stored credential, the environment variable it is read from
+(only ``KEYGATE_UPSTREAM_*``, the environment providers' two, or names listed in
+``KEYGATE_UPSTREAM_ENV_ALLOWED``; see :func:`gateway.models.credential_env_refusal`) — needs its
+own permission, ``gateway.change_provider_credential``, beyond changing a provider. Every change
+is written to the provider's audit trail (:class:`~gateway.models.ProviderEvent`), never a
+credential's value. Providers declared by the environment (OPENAI_*, ANTHROPIC_*, the demo) are
+read-only here: the environment is their source of truth, re-read at every start.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from gateway.models import ModelPrice, Provider, ProviderKind, Route
+from gateway.models import ModelPrice, Provider, ProviderEvent, ProviderKind, Route
 from gateway.routing import encrypt_credential
 
 
@@ -58,6 +64,13 @@ def link_local_host(url: str) -> str | None:
     return host if address.is_link_local else None
 
 
+def _formfield(field: models.Field, **kwargs: Any) -> forms.Field | None:
+    """Model fields as form fields; URLs assume https (as ``ProviderForm.base_url`` does)."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class ProviderForm(forms.ModelForm):
     base_url = forms.URLField(label=_("Base URL"), required=False, assume_scheme="https", max_length=500)
     credential = forms.CharField(
@@ -70,6 +83,8 @@ class ProviderForm(forms.ModelForm):
 
     class Meta:
         model = Provider
+        # Django's admin re-derives base_url from the model when it is read-only for a user.
+        formfield_callback = _formfield
         fields = [
             "name",
             "kind",
@@ -84,7 +99,11 @@ class ProviderForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         kind = data.get("kind")
-        if kind and kind != ProviderKind.DEMO:
+        if kind and kind != ProviderKind.DEMO and "base_url" not in self.fields:
+            # Read-only for this user (no credential permission): the stored URL must do.
+            if not self.instance.base_url:
+                self.add_error(None, _("A base URL is required for this kind of provider."))
+        elif kind and kind != ProviderKind.DEMO:
             if not data.get("base_url"):
                 self.add_error("base_url", _("A base URL is required for this kind of provider."))
             else:
@@ -115,6 +134,38 @@ class RouteInline(admin.TabularInline):
     fields = ["model_pattern", "upstream_model", "priority", "is_enabled", "listed_models"]
 
 
+CREDENTIAL_PERMISSION = "gateway.change_provider_credential"
+# The fields that decide where a provider's credential is sent, or which credential it is.
+CREDENTIAL_FIELDS = ("base_url", "api_key_env")
+_SECRET_FORM_FIELDS = ("credential", "clear_credential")
+
+
+def _audit_changes(form: Any, change: bool) -> dict[str, Any]:
+    """What the admin form changed, as ``{field: [before, after]}`` — never a credential value."""
+    changes: dict[str, Any] = {}
+    for name in form.changed_data:
+        if name in _SECRET_FORM_FIELDS:
+            continue
+        before = form.initial.get(name) if change else None
+        changes[name] = [before, form.cleaned_data.get(name)]
+    if form.cleaned_data.get("clear_credential"):
+        changes["stored credential"] = "removed"
+    elif form.cleaned_data.get("credential"):
+        changes["stored credential"] = "set"
+    return changes
+
+
+def _record(request: HttpRequest, provider: Provider, action: str, changes: dict[str, Any]) -> None:
+    ProviderEvent.objects.create(
+        provider=provider if action != "deleted" else None,
+        provider_name=provider.name,
+        action=action,
+        actor=request.user if request.user.is_authenticated else None,
+        ip=request.META.get("REMOTE_ADDR") or None,
+        changes=changes,
+    )
+
+
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
@@ -127,8 +178,27 @@ class ProviderAdmin(admin.ModelAdmin):
     def has_credential(self, obj: Provider) -> bool:
         return bool(obj.api_key_encrypted or obj.api_key_env)
 
+    @staticmethod
+    def may_route_credentials(request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.has_perm(CREDENTIAL_PERMISSION)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Provider | None = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not self.may_route_credentials(request):
+            readonly += [name for name in CREDENTIAL_FIELDS if name not in readonly]
+        return readonly
+
+    def get_form(self, request: HttpRequest, obj: Provider | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        if not self.may_route_credentials(request):
+            form = type(form.__name__, (form,), dict.fromkeys(_SECRET_FORM_FIELDS))
+        return form
+
     def save_model(self, request: HttpRequest, obj: Provider, form: Any, change: bool) -> None:
+        changes = _audit_changes(form, change)
         super().save_model(request, obj, form, change)
+        if changes or not change:
+            _record(request, obj, "changed" if change else "created", changes)
         host = link_local_host(obj.base_url or "")
         if host:
             messages.warning(
@@ -140,6 +210,15 @@ class ProviderAdmin(admin.ModelAdmin):
                 % {"host": host},
             )
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if change and formset.has_changed():
+            _record(request, form.instance, "changed", {"routes": [str(r) for r in form.instance.routes.all()]})
+
+    def delete_model(self, request: HttpRequest, obj: Provider) -> None:
+        _record(request, obj, "deleted", {})
+        super().delete_model(request, obj)
+
     def has_change_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
         if obj is not None and obj.from_environment:
             return False
@@ -149,6 +228,26 @@ class ProviderAdmin(admin.ModelAdmin):
         if obj is not None and obj.from_environment:
             return False
         return super().has_delete_permission(request, obj)
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(admin.ModelAdmin):
+    """The providers' audit trail: read-only."""
+
+    list_display = ["created_at", "action", "provider_name", "actor", "ip", "changes"]
+    list_filter = ["action", "provider_name"]
+    search_fields = ["provider_name", "actor__username", "ip"]
+    list_select_related = ["actor"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ProviderEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ProviderEvent | None = None) -> bool:
+        return False
 
 
 @admin.register(Route)

@@ -2,8 +2,64 @@
 
 from __future__ import annotations
 
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# Which environment variables a provider may read its credential from (SECURITY.md, "Provider
+# credentials"). Anyone who may edit a provider chooses the variable *and* where its value is
+# sent, so an open choice would hand them every process secret (issue #10, finding 7). Allowed:
+# names starting KEYGATE_UPSTREAM_, the two the environment providers use, and names the
+# deployment lists in KEYGATE_UPSTREAM_ENV_ALLOWED. Keygate's own secrets and configuration are
+# refused even when listed.
+CREDENTIAL_ENV_PREFIX = "KEYGATE_UPSTREAM_"
+CREDENTIAL_ENV_BUILTIN = frozenset({"OPENAI_API_KEY", "ANTHROPIC_API_KEY"})
+KEYGATE_OWN_SECRETS = frozenset(
+    {
+        "SECRET_KEY",
+        "KEYGATE_PEPPER",
+        "DJANGO_SUPERUSER_PASSWORD",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "EMAIL_URL",
+        "EMAIL_HOST_PASSWORD",
+        "KEYGATE_METRICS_TOKEN",
+        "KEYGATE_UPSTREAM_ENV_ALLOWED",
+    }
+)
+# Whole families that are Keygate's or Django's own: never a provider credential.
+_OWN_PREFIXES = ("DJANGO_", "KEYGATE_")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+
+
+def credential_env_refusal(name: str) -> str | None:
+    """Why ``name`` may not hold a provider credential, or None when it may."""
+    if not _ENV_NAME.match(name):
+        return str(_("Use an environment variable name: capital letters, digits and underscores."))
+    if name in KEYGATE_OWN_SECRETS or (name.startswith(_OWN_PREFIXES) and not name.startswith(CREDENTIAL_ENV_PREFIX)):
+        return str(_("%(name)s is Keygate's own configuration, never a provider credential.") % {"name": name})
+    if name.startswith(CREDENTIAL_ENV_PREFIX) or name in CREDENTIAL_ENV_BUILTIN:
+        return None
+    if name in getattr(settings, "KEYGATE_UPSTREAM_ENV_ALLOWED", ()):
+        return None
+    return str(
+        _(
+            "Name the variable %(prefix)s…, or list %(name)s in KEYGATE_UPSTREAM_ENV_ALLOWED "
+            "(OPENAI_API_KEY and ANTHROPIC_API_KEY are always allowed)."
+        )
+        % {"prefix": CREDENTIAL_ENV_PREFIX, "name": name}
+    )
+
+
+def validate_credential_env(name: str) -> None:
+    """Model-field validator: refuse a credential variable :func:`credential_env_refusal` refuses."""
+    refusal = credential_env_refusal(name) if name else None
+    if refusal:
+        raise ValidationError(refusal, code="credential_env")
 
 
 class ProviderKind(models.TextChoices):
@@ -22,7 +78,15 @@ class Provider(models.Model):
     name = models.SlugField(_("name"), max_length=64, unique=True)
     kind = models.CharField(_("kind"), max_length=16, choices=ProviderKind.choices)
     base_url = models.URLField(_("base URL"), max_length=500, blank=True)
-    api_key_env = models.CharField(_("credential environment variable"), max_length=128, blank=True)
+    api_key_env = models.CharField(
+        _("credential environment variable"),
+        max_length=128,
+        blank=True,
+        validators=[validate_credential_env],
+        help_text=_(
+            "KEYGATE_UPSTREAM_…, OPENAI_API_KEY, ANTHROPIC_API_KEY, or a name in KEYGATE_UPSTREAM_ENV_ALLOWED."
+        ),
+    )
     api_key_encrypted = models.TextField(_("stored credential (encrypted)"), blank=True, editable=False)
     connect_timeout = models.FloatField(_("connect timeout (s)"), default=5.0)
     first_byte_timeout = models.FloatField(_("first-byte timeout (s)"), default=120.0)
@@ -41,9 +105,41 @@ class Provider(models.Model):
         verbose_name = _("provider")
         verbose_name_plural = _("providers")
         ordering = ["name"]
+        permissions = [
+            (
+                "change_provider_credential",
+                "Can change where a provider's credential goes (base URL, credential, its variable)",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+
+class ProviderEvent(models.Model):
+    """One change to a provider, made in the admin: who, when, from where, and what changed.
+
+    ``changes`` maps a field to ``[before, after]``; the stored credential is recorded only as
+    ``"set"`` / ``"removed"``, never its value (an environment variable's *name* is no secret).
+    """
+
+    provider = models.ForeignKey(Provider, null=True, on_delete=models.SET_NULL, related_name="events")
+    provider_name = models.CharField(_("provider"), max_length=64)
+    action = models.CharField(_("action"), max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ip = models.GenericIPAddressField(_("IP"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("provider event")
+        verbose_name_plural = _("provider events")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.provider_name} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Route(models.Model):

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from gateway.models import ModelPrice, Provider, ProviderKind, Route
+from gateway.models import ModelPrice, Provider, ProviderKind, Route, credential_env_refusal
 from gateway.providers.demo import DEMO_MODELS
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,12 @@ class RoutingTable:
 
 def _credential(provider: Provider) -> str | None:
     if provider.api_key_env:
+        # Checked again where the value is read, not only when the admin saved it: a row that
+        # reached the database another way (a shell, a fixture, an old version) reads nothing.
+        refusal = credential_env_refusal(provider.api_key_env)
+        if refusal:
+            log.error("provider %r: credential variable refused, sending no credential: %s", provider.name, refusal)
+            return None
         return os.environ.get(provider.api_key_env) or None
     if provider.api_key_encrypted:
         return decrypt_credential(provider.api_key_encrypted)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
 
-from keys import services
+from keys import policy, services
 from keys.constants import EXPIRING_SOON, GRACE_CHOICES, BudgetPeriod, KeyStatus
 from keys.models import APIKey, KeyEvent, UsageRecord
 
@@ -151,7 +151,7 @@ class RotateForm(forms.Form):
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "masked_key", "owner", "models", "status_badge", "created_at", "expires_at", "last_used_at"]
-    list_filter = [StatusFilter, "owner", "is_management"]
+    list_filter = [StatusFilter, "owner", "minted_by", "is_management"]
     search_fields = ["name", "public_id", "owner__username", "description"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
@@ -160,6 +160,7 @@ class APIKeyAdmin(admin.ModelAdmin):
     readonly_fields = [
         "masked_key",
         "owner",
+        "minted_by",
         "status_badge",
         "is_management",
         "created_at",
@@ -170,7 +171,10 @@ class APIKeyAdmin(admin.ModelAdmin):
         "last_used_ip",
     ]
     fieldsets = [
-        (None, {"fields": ["masked_key", "name", "description", "owner", "status_badge", "is_management"]}),
+        (
+            None,
+            {"fields": ["masked_key", "name", "description", "owner", "minted_by", "status_badge", "is_management"]},
+        ),
         (_("Access"), {"fields": ["model_patterns", "expires_at"]}),
         (_("Limits"), {"fields": LIMIT_FORM_FIELDS}),
         (
@@ -191,13 +195,21 @@ class APIKeyAdmin(admin.ModelAdmin):
     def status_badge(self, obj: APIKey) -> str:
         return obj.status().label
 
+    # The admin shows every key, so each permission is keys.policy's "all keys" rule (the
+    # same Django permissions Django's admin would check, asked in one place).
+    def has_view_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        return policy.can_view_all_keys(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return policy.can_create_for_others(request.user)
+
     def has_delete_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
         return False  # keys are revoked, never deleted: the audit trail must survive
 
     def has_change_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
         if obj is not None and obj.is_revoked:
             return False  # revoked keys are read-only
-        return super().has_change_permission(request, obj)
+        return policy.can_change_all_keys(request.user)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

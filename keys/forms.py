@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
-from keys import services
+from keys import policy, services
 from keys.constants import BudgetPeriod
 from keys.models import APIKey
 
@@ -165,8 +165,8 @@ class KeyForm(forms.Form):
             self._fill_from(instance, choices)
         self.fields["expiry"].choices = expiry
 
-        if instance is not None or not user.is_staff:
-            del self.fields["owner"]  # the owner is fixed at creation; only staff choose it
+        if instance is not None or not policy.can_create_for_others(user):
+            del self.fields["owner"]  # the owner is fixed at creation; only operators choose it
         else:
             self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
             self.fields["owner"].initial = user.pk
@@ -248,7 +248,7 @@ class RotateForm(forms.Form):
 
 
 class KeyFilterForm(forms.Form):
-    """The key list's filters (GET). ``owner`` is shown to staff only."""
+    """The key list's filters (GET). ``owner`` is shown to those who see everyone's keys."""
 
     STATUS_CHOICES = [
         ("usable", _("Active and expiring")),
@@ -266,7 +266,7 @@ class KeyFilterForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if user.is_staff:
+        if policy.can_view_all_keys(user):
             users = get_user_model().objects.filter(api_keys__isnull=False).distinct().order_by("username")
             self.fields["owner"].choices = [
                 ("", _("Everyone")),

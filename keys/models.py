@@ -33,6 +33,19 @@ class APIKey(models.Model):
         on_delete=models.PROTECT,
         related_name="api_keys",
     )
+    # Who made an ownerless key (dashboard, admin, API); null for one the CLI made. An ownerless
+    # management key acts with its minter's permissions and stops working when the minter is
+    # disabled or may no longer create keys for others (keys.policy). PROTECT, as for owner:
+    # deleting the minter must not turn the key into one that answers to nobody.
+    minted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("minted by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="minted_keys",
+        editable=False,
+    )
     model_patterns = models.JSONField(_("models"), default=list)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     is_management = models.BooleanField(

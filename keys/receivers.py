@@ -2,10 +2,11 @@
 
 Disabling a user (``is_active`` set to False and saved — the admin, a shell, a script) must end
 everything they hold: their sessions are deleted and :data:`keys.signals.key_changed` is sent for
-each of their keys after commit, so every gateway cache drops the keys' state and re-reads it
-(``owner_disabled``): at once in this process, within milliseconds in others through Redis, or
-within ``KEYGATE_STATE_TTL`` without it. A bulk ``QuerySet.update(is_active=False)`` sends no
-signal; the state TTL still bounds it, and Django already refuses a disabled user's session.
+each of their keys (and each ownerless key they minted) after commit, so every gateway cache
+drops the keys' state and re-reads it (``owner_disabled``, ``minter_inactive``): at once in this
+process, within milliseconds in others through Redis, or within ``KEYGATE_STATE_TTL`` without
+it. A bulk ``QuerySet.update(is_active=False)`` or a lost permission sends no signal; the state
+TTL still bounds it, and Django already refuses a disabled user's session.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -41,7 +43,9 @@ def end_disabled_users_access(sender: Any, instance: Any, created: bool = False,
     if created or instance.is_active or not was_active:
         return
     delete_sessions(instance.pk)
-    keys = list(APIKey.objects.filter(owner_id=instance.pk).values_list("pk", "public_id"))
+    # Their own keys (owner_disabled) and the ownerless keys they minted (minter_inactive).
+    held = Q(owner_id=instance.pk) | Q(owner__isnull=True, minted_by_id=instance.pk)
+    keys = list(APIKey.objects.filter(held).values_list("pk", "public_id"))
 
     def announce() -> None:
         for key_id, public_id in keys:

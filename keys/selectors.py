@@ -1,7 +1,8 @@
 """Reads of the key store shared by the dashboard and the REST API: who may see which keys.
 
-The one rule: staff see every key (including operator-owned keys, ``owner=None``); everyone
-else sees only the keys they own. A key outside a user's scope does not exist for them, so
+The one rule, decided by :mod:`keys.policy`: users with ``keys.view_apikey`` (or superusers)
+see every key, including operator-owned keys (``owner=None``); everyone else — ``is_staff`` or
+not — sees only the keys they own. A key outside a user's scope does not exist for them, so
 views answer 404, never 403 — a 403 would confirm that the id is real.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from keys import policy
 from keys.constants import EXPIRING_SOON, KeyStatus
 from keys.models import APIKey
 from keys.services import model_allowed
@@ -21,10 +23,12 @@ from keys.services import model_allowed
 def visible_keys(user: Any) -> QuerySet[APIKey]:
     """The keys ``user`` may see and act on (none for an anonymous or inactive user)."""
     keys = APIKey.objects.select_related("owner", "rotated_from", "rotated_to")
-    if user is None or not user.is_authenticated or not user.is_active:
+    if not policy.is_signed_in(user):
         return keys.none()
-    if user.is_staff:
+    if policy.can_view_all_keys(user):
         return keys
+    if user.pk is None:  # a key identity without a database user owns nothing
+        return keys.none()
     return keys.filter(owner_id=user.pk)
 
 

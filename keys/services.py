@@ -23,7 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from keys import crypto
+from keys import crypto, policy
 from keys.constants import MAX_NAME_LENGTH, MAX_PATTERNS, UPDATABLE_FIELDS, BudgetPeriod, KeyAction
 from keys.models import APIKey, KeyEvent
 from keys.signals import key_changed
@@ -63,6 +63,10 @@ class KeyState:
     budget_usd: Decimal | None
     budget_period: str
     allowed_ips: tuple[str, ...]
+    # An ownerless management key's minter (None: made by the CLI) and whether the minter may
+    # still act (active, and still holds keys.policy.MINTER_PERMISSION) when the state was read.
+    minted_by_id: int | None = None
+    minter_may_act: bool = True
 
     def inactive_reason(self, now: datetime) -> str | None:
         """None when the key may be used now, else a short reason ('revoked', 'expired', …)."""
@@ -72,6 +76,8 @@ class KeyState:
             return "expired"
         if not self.owner_is_active:
             return "owner_disabled"
+        if not self.minter_may_act:
+            return "minter_inactive"
         return None
 
     def allows_model(self, model: str) -> bool:
@@ -239,11 +245,18 @@ def key_create(
     metadata: dict[str, Any] | None = None,
     is_management: bool = False,
     actor: AbstractBaseUser | None = None,
+    minted_by: AbstractBaseUser | None = None,
     via: str = "",
     ip: str | None = None,
     **limits: Any,
 ) -> tuple[APIKey, str]:
-    """Create a key. Returns ``(key, plaintext)``; the plaintext exists only in this return value."""
+    """Create a key. Returns ``(key, plaintext)``; the plaintext exists only in this return value.
+
+    An ownerless key records who minted it: ``minted_by`` when given (an ownerless management
+    key minting another passes its own minter), else ``actor`` when that is a signed-in user;
+    neither (the CLI) leaves it empty. Whether the caller may create it is keys.policy's question,
+    asked by the surface.
+    """
     unknown = set(limits) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"unknown key fields: {', '.join(sorted(unknown))}")
@@ -258,6 +271,7 @@ def key_create(
         "description": description or "",
         "metadata": metadata or {},
         "is_management": is_management,
+        "minted_by": _minter(owner, minted_by, actor),
         **_clean_limits(limits),
     }
     for _attempt in range(3):
@@ -270,6 +284,17 @@ def key_create(
         except IntegrityError:  # a public id collision (~2^-71): draw again
             continue
     raise RuntimeError("could not allocate a unique public id")
+
+
+def _minter(
+    owner: AbstractBaseUser | None, minted_by: AbstractBaseUser | None, actor: AbstractBaseUser | None
+) -> AbstractBaseUser | None:
+    if owner is not None:
+        return None
+    for candidate in (minted_by, actor):
+        if candidate is not None and candidate.is_authenticated and candidate.pk is not None:
+            return candidate
+    return None
 
 
 def key_rotate(
@@ -304,6 +329,7 @@ def key_rotate(
             name=old.name,
             description=old.description,
             owner=old.owner,
+            minted_by_id=old.minted_by_id,
             model_patterns=old.model_patterns,
             metadata=old.metadata,
             is_management=old.is_management,
@@ -435,12 +461,21 @@ def _state(key: APIKey) -> KeyState:
         budget_usd=key.budget_usd,
         budget_period=key.budget_period,
         allowed_ips=tuple(key.allowed_ips),
+        minted_by_id=key.minted_by_id,
+        minter_may_act=_minter_may_act(key),
     )
+
+
+def _minter_may_act(key: APIKey) -> bool:
+    """The minter rule (keys.policy): only ownerless management keys answer to their minter."""
+    if not key.is_management or key.owner_id is not None or key.minted_by_id is None:
+        return True
+    return policy.minter_may_act(key.minted_by)
 
 
 def get_key_state(key_id: int) -> KeyState | None:
     """The current state of an already-verified key (one query, no argon2)."""
-    key = APIKey.objects.filter(pk=key_id).select_related("owner").first()
+    key = APIKey.objects.filter(pk=key_id).select_related("owner", "minted_by").first()
     return _state(key) if key else None
 
 
@@ -455,7 +490,7 @@ def verify_key(raw: str) -> KeyState | None:
     parsed = crypto.parse_key(raw, settings.KEYGATE_KEY_PREFIX)
     if parsed is None:
         return None
-    key = APIKey.objects.filter(public_id=parsed.public_id).select_related("owner").first()
+    key = APIKey.objects.filter(public_id=parsed.public_id).select_related("owner", "minted_by").first()
     if key is None or not crypto.verify_key_hash(get_hasher(), key.key_hash, raw):
         return None
     hasher = get_hasher()

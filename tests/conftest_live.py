@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -52,6 +52,7 @@ import pytest
 from keys import crypto
 from tests.support.live import ROOT, KeygateServer, free_port
 from tests.support.upstream import UpstreamServer
+from tests.support.wait import wait_until
 
 UPSTREAM_SECRET = "upstream-secret-" + secrets.token_hex(12)
 WRONG_UPSTREAM_SECRET = "wrong-upstream-secret-" + secrets.token_hex(8)
@@ -174,6 +175,21 @@ class LiveKeygate:
         records = self.upstream.wait_for(lambda rs: any(_rid(r) == request_id for r in rs), timeout=timeout)
         return next(r for r in records if _rid(r) == request_id)
 
+    def access_logged(self, *request_ids: str, timeout: float = 5.0) -> str:
+        """The server's log once it holds an access-log line for each of ``request_ids``.
+
+        The access log is written by a background thread, after the response: read it only
+        through this (or another wait), never right after a request.
+        """
+
+        def complete() -> str | None:
+            log = self.server.logs()
+            access = [line for line in log.splitlines() if "keygate.access" in line]
+            missing = [rid for rid in request_ids if not any(f'"{rid}"' in line for line in access)]
+            return None if missing else log
+
+        return wait_until(complete, timeout=timeout, what=f"access-log lines for {len(request_ids)} requests")
+
     def upstream_requests(self, request_id: str) -> list[dict[str, Any]]:
         assert self.upstream is not None
         return [r for r in self.upstream.requests if _rid(r) == request_id]
@@ -231,18 +247,6 @@ def unknown_key() -> str:
 def new_request_id() -> str:
     """A request id a test sends, to find its request upstream and in the usage table."""
     return f"test-{uuid.uuid4().hex}"
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; that value, or AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def start_server(workdir: Path, template: Path, env: dict[str, str] | None = None, **options: Any) -> KeygateServer:

@@ -19,7 +19,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from keys import crypto, services, usage
+from keys import crypto, policy, services, usage
 from keys.api import schema  # noqa: F401  (registers the management-key OpenAPI scheme)
 from keys.api.authentication import ManagementKeyAuthentication
 from keys.api.permissions import CanManageKeys
@@ -67,7 +67,10 @@ LIST_FILTERS = [
     OpenApiParameter("status", enum=[*KeyStatus.values, "usable"], description="usable: active or expiring"),
     OpenApiParameter("name", description="Keys whose name contains this (case-insensitive)."),
     OpenApiParameter("model", description="Keys that may call this model (patterns are matched)."),
-    OpenApiParameter("owner", description="Operators only: the owner's username, or - for operator-owned keys."),
+    OpenApiParameter(
+        "owner",
+        description="With keys.view_apikey: the owner's username, or - for operator-owned keys.",
+    ),
 ]
 
 
@@ -83,7 +86,7 @@ LIST_FILTERS = [
     partial_update=extend_schema(summary="Change a key", request=KeyUpdateSerializer, responses=KeySerializer),
 )
 class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Keys the caller may manage: a user's own, or every key for operators."""
+    """Keys the caller may manage: a user's own, or every key for operators (keys.policy)."""
 
     authentication_classes = [ManagementKeyAuthentication, SessionAuthentication]
     permission_classes = [CanManageKeys]
@@ -93,6 +96,13 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     lookup_url_kwarg = "id"
     lookup_value_regex = crypto.PUBLIC_ID_RE.pattern.strip("^$")
     http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def perform_authentication(self, request: Request) -> None:
+        """Authenticate, then act as whom the credential stands for (keys.policy.acting_user):
+        an ownerless management key acts with its minter's permissions, never more."""
+        super().perform_authentication(request)
+        if isinstance(request.auth, KeyState):
+            request.user = policy.acting_user(request.user, request.auth)
 
     def get_queryset(self) -> QuerySet[APIKey]:
         return visible_keys(self.request.user)
@@ -110,7 +120,7 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             queryset = filter_status(queryset, params["status"])
         if params.get("name"):
             queryset = queryset.filter(name__icontains=params["name"])
-        if params.get("owner") and self.request.user.is_staff:
+        if params.get("owner") and policy.can_view_all_keys(self.request.user):
             owner = params["owner"]
             queryset = queryset.filter(owner__isnull=True) if owner == "-" else queryset.filter(owner__username=owner)
         if params.get("model"):
@@ -130,12 +140,21 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def _audit(self) -> dict[str, Any]:
         return {"actor": self._actor(), "via": self._via(), "ip": self.request.META.get("REMOTE_ADDR") or None}
 
+    def _changeable(self) -> APIKey:
+        """The key named in the URL: 404 if the caller cannot see it, 403 if they cannot change it."""
+        key = self.get_object()
+        if not policy.can_change_key(self.request.user, key):
+            raise exceptions.PermissionDenied("You may see this key but not change it.")
+        return key
+
     def _owner_for_new_key(self, data: dict[str, Any]) -> Any:
         user = self.request.user
-        if "owner" not in data:
+        if "owner" not in data and user.pk is not None:
             return self._actor()
-        if not user.is_staff:
+        if not policy.can_create_for_others(user):
             raise exceptions.ValidationError({"owner": ["only operators may choose a key's owner"]})
+        if "owner" not in data:
+            return None  # an ownerless management key makes ownerless keys, as its minter could
         if data["owner"] is None:
             return None
         owner = get_user_model().objects.filter(username=data["owner"], is_active=True).first()
@@ -157,6 +176,7 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         try:
             key, raw = services.key_create(
                 owner=owner,
+                minted_by=getattr(self.request.user, "minter", None),
                 is_management=is_management,
                 model_patterns=data.pop("model_patterns", []),
                 **data,
@@ -168,7 +188,7 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return _no_store(Response(body, status=status.HTTP_201_CREATED))
 
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
-        key = self.get_object()
+        key = self._changeable()
         payload = KeyUpdateSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         changes = payload.service_kwargs()
@@ -187,7 +207,7 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def rotate(self, request: Request, **kwargs: Any) -> Response:
         """Replace the key with a new one (same name, owner, models, limits); the old one keeps
         working for the grace period. The response carries the new key, shown this once."""
-        key = self.get_object()
+        key = self._changeable()
         payload = RotateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
@@ -202,7 +222,7 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, **kwargs: Any) -> Response:
         """Revoke the key for good: it stops working at once."""
-        key = self.get_object()
+        key = self._changeable()
         try:
             services.key_revoke(key=key, **self._audit())
         except services.KeyServiceError as error:

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from keys import services
+from keys import policy, services
 from keys.constants import GRACE_CHOICES
 from keys.forms import KeyForm, RotateForm, add_service_error
 from keys.models import APIKey
@@ -65,7 +65,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
             return replay
         if form.is_valid() and not form.non_field_errors():
             data = form.cleaned_data
-            owner = data["owner"] if request.user.is_staff else request.user
+            owner = data["owner"] if policy.can_create_for_others(request.user) else request.user
             try:
                 key, raw = services.key_create(
                     name=data["name"],
@@ -91,7 +91,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def key_edit(request: HttpRequest, public_id: str) -> HttpResponse:
     """Change a visible key's name, description, models, expiry and limits (not its owner)."""
-    key = get_key_or_404(request, public_id)
+    key = get_key_or_404(request, public_id, to_change=True)
     if key.is_revoked:
         messages.error(request, _("A revoked key cannot be changed."))
         return redirect("keys:detail", public_id=key.public_id)
@@ -120,7 +120,7 @@ def key_edit(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def key_rotate(request: HttpRequest, public_id: str) -> HttpResponse:
     """Choose the old key's grace; a valid POST answers with the successor, shown this once."""
-    key = get_key_or_404(request, public_id)
+    key = get_key_or_404(request, public_id, to_change=True)
     form = RotateForm(request.POST or None)
     if request.method == "POST":
         replay = _replayed(request, form)
@@ -147,7 +147,7 @@ def key_rotate(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def key_revoke(request: HttpRequest, public_id: str) -> HttpResponse:
     """A confirmation page (GET); the POST revokes the key at once and for good."""
-    key = get_key_or_404(request, public_id)
+    key = get_key_or_404(request, public_id, to_change=True)
     error = None
     if request.method == "POST":
         try:

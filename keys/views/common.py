@@ -6,10 +6,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
-from keys import crypto
+from keys import crypto, policy
 from keys.models import APIKey
 from keys.selectors import visible_keys
 
@@ -23,13 +24,19 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def get_key_or_404(request: HttpRequest, public_id: str) -> APIKey:
-    """The key with this public id if the user may see it; 404 otherwise (never 403)."""
+def get_key_or_404(request: HttpRequest, public_id: str, *, to_change: bool = False) -> APIKey:
+    """The key with this public id if the user may see it; 404 otherwise (never 403).
+
+    ``to_change``: the user must also be allowed to change it (keys.policy); a key they may see
+    but not change is a 403 — its existence is no secret to them.
+    """
     if not crypto.PUBLIC_ID_RE.match(public_id):
         raise Http404
     key = visible_keys(request.user).filter(public_id=public_id).first()
     if key is None:
         raise Http404
+    if to_change and not policy.can_change_key(request.user, key):
+        raise PermissionDenied
     return key
 
 

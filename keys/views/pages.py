@@ -27,7 +27,7 @@ DEFAULT_PERIOD = 30
 @login_required
 @require_GET
 def key_list(request: HttpRequest) -> HttpResponse:
-    """My keys (staff: everyone's, filterable by owner), with requests in the last 24 hours."""
+    """My keys (with keys.view_apikey: everyone's, filterable by owner), with requests in the last 24 hours."""
     data = request.GET.copy()
     data.setdefault("status", "usable")
     form = KeyFilterForm(data, user=request.user)

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.conftest_live import ROUTES_REFRESH, UPSTREAM_SECRET, LiveKeygate, new_request_id, shell, wait_until
+from tests.conftest_live import ROUTES_REFRESH, UPSTREAM_SECRET, LiveKeygate, new_request_id, shell
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.live
 

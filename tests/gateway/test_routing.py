@@ -141,8 +141,8 @@ def test_the_route_carries_its_upstream_model() -> None:
 
 @pytest.mark.django_db
 def test_a_provider_credential_comes_from_its_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TEST_PROVIDER_KEY", "sk-from-env")
-    Route.objects.create(provider=_provider("p", api_key_env="TEST_PROVIDER_KEY"), model_pattern="*")
+    monkeypatch.setenv("KEYGATE_UPSTREAM_TEST_KEY", "sk-from-env")
+    Route.objects.create(provider=_provider("p", api_key_env="KEYGATE_UPSTREAM_TEST_KEY"), model_pattern="*")
 
     upstream = load_table().resolve("x").upstream
 

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from tests.support.live import KeygateServer
+from tests.support.wait import first, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -125,24 +126,38 @@ def test_a_cost_budget_uses_the_price_table(server) -> None:
         "defaults={'input_per_mtok': 100000, 'output_per_mtok': 100000})"
     )
     (key,) = server.make_keys({"name": "usd", "model_patterns": "*", "budget_usd": "5", "budget_period": "day"})
-    time.sleep(1.0)  # the server re-reads prices every KEYGATE_ROUTES_REFRESH (0.5 s here)
-    deadline = time.monotonic() + 12
     client = _openai(server, key)
+    # Until the server re-reads prices (every KEYGATE_ROUTES_REFRESH, 0.5 s here) requests cost
+    # nothing; then the budget runs out within a few requests.
+    admitted = 0
     refused = None
+    deadline = time.monotonic() + 12
     while refused is None and time.monotonic() < deadline:
         try:
             client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=16)
+            admitted += 1
         except openai.RateLimitError as error:
             refused = error
     assert refused is not None and refused.code == "insufficient_quota"
-    spent = json.loads(
-        server.shell(
-            "import json; from django.db.models import Sum; from keys.models import UsageRecord as U;"
-            f"print(json.dumps(float(U.objects.filter(key__public_id='{key[6:18]}').aggregate(s=Sum('cost_usd'))['s'] or 0)))"
-        )
-        .strip()
-        .splitlines()[-1]
+    # The usage writer flushes in batches after the responses: wait for every admitted request's row.
+    public_id = key[6:18]
+    rows = wait_until(
+        lambda: (
+            found
+            if len(
+                found := server.query(
+                    "SELECT u.cost_usd FROM keys_usagerecord u JOIN keys_apikey k ON k.id = u.key_id "
+                    "WHERE k.public_id = ? AND u.status_code = 200",
+                    public_id,
+                )
+            )
+            >= admitted
+            else None
+        ),
+        timeout=10,
+        what=f"{admitted} usage rows",
     )
+    spent = sum(float(cost) for (cost,) in rows)
     assert 0 < spent <= 5
 
 
@@ -164,9 +179,14 @@ def test_metrics_are_protected_and_count_requests(server) -> None:
     assert httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     page = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert page.status_code == 200
-    text = page.text
-    assert 'keygate_requests_total{endpoint="chat/completions",model="gpt-4o",status="200"}' in text
-    assert "keygate_time_to_first_byte_seconds_bucket" in text
+    series = 'keygate_requests_total{endpoint="chat/completions",model="gpt-4o",status="200"}'
+
+    # A request is counted once its answer has been sent: wait for the count, do not race it.
+    def counted() -> str | None:
+        text = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+        return text if series in text and "keygate_time_to_first_byte_seconds_bucket" in text else None
+
+    text = wait_until(counted, timeout=5, what="the request counted in /metrics")
     assert 'keygate_key_cache_total{result="hit"}' in text
     assert key not in text
 
@@ -177,11 +197,12 @@ def test_the_access_log_is_json_with_the_request_id_and_no_key(server) -> None:
         model="gpt-4o", messages=HELLO, extra_headers={"X-Request-Id": "trace-me-123"}
     )
     assert response.headers["x-request-id"] == "trace-me-123"
-    deadline = time.monotonic() + 5
-    line = None
-    while line is None and time.monotonic() < deadline:
-        line = next((text for text in server.logs().splitlines() if '"trace-me-123"' in text), None)
-        time.sleep(0.05)
+    # The access log is written by a background thread: wait for the line.
+    line = wait_until(
+        lambda: first(text for text in server.logs().splitlines() if '"trace-me-123"' in text),
+        timeout=5,
+        what="the access-log line",
+    )
     entry = json.loads(line)
     assert entry["logger"] == "keygate.access" and entry["request_id"] == "trace-me-123"
     assert entry["key"] == key[6:18] and entry["status"] == 200 and entry["model"] == "gpt-4o"

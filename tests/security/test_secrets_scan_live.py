@@ -13,7 +13,6 @@ import contextlib
 import re
 import secrets
 import sqlite3
-import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -280,9 +279,7 @@ def test_no_key_or_credential_is_written_anywhere_but_where_it_is_created(
     keys += _through_the_admin(live, rec, live_accounts["sec-operator"])
     _through_the_gateway(live, rec, keys)
     live.usage(*rec.request_ids, timeout=10)  # every usage record is written
-    time.sleep(0.3)  # and the last access-log lines flushed
-
-    log = live.server.logs()
+    log = live.access_logged(*rec.request_ids, timeout=10)  # and every access-log line
     database = _database_dump(live)
     every_key = {**{f"session key {name}": key for name, key in live.keys.items()}, **{k: k for k in keys}}
     key_pieces = {name: [key, *secret_windows(key)] for name, key in every_key.items()}

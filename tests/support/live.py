@@ -6,10 +6,12 @@ its stdout/stderr are captured to a log file so tests can assert nothing secret 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -151,6 +153,12 @@ class KeygateServer:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        """Rows from the server's SQLite database, read-only (a ``manage.py shell`` costs ~1 s)."""
+        database = self.workdir / "keygate.sqlite3"
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute(sql, params).fetchall()
 
     def __enter__(self) -> KeygateServer:
         return self.start()

@@ -500,7 +500,8 @@ def test_a_slow_stream_delivers_chunk_one_before_the_upstream_sends_the_last(
             first_received_at = first_received_at or time.time()
             contents.append(chunk.choices[0].delta.content)
 
-    record = upstream.requests[-1]
+    # The upstream marks a response completed after its last write: wait for it.
+    record = upstream.wait_for(lambda records: records and records[-1]["completed"], timeout=5)[-1]
     assert contents == [f"chunk {index} " for index in range(1, 6)]
     assert first_received_at < record["chunk_times"][-1]
     assert record["completed"] and not record["disconnected"]

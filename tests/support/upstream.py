@@ -336,8 +336,8 @@ class _Upstream:
         for index, event in enumerate(events):
             if index and delay > 0:
                 await asyncio.sleep(delay)
+            self.log.add_chunk_time(record)  # before the write: a client never sees an unrecorded chunk
             await response.write(event)
-            self.log.add_chunk_time(record)
         await response.write_eof()
         return response
 
@@ -381,8 +381,8 @@ class _Upstream:
         if is_stream:
             response = await self._start_stream(request, record, "text/event-stream; charset=utf-8", headers)
             for event in demo.stream_events(endpoint, body)[:CHUNKS_BEFORE_FAULT]:
-                await response.write(event)
                 self.log.add_chunk_time(record)
+                await response.write(event)
         else:
             _, answer = demo.respond(endpoint, body)
             encoded = json.dumps(answer).encode()
@@ -408,13 +408,14 @@ class _Upstream:
         if is_stream:
             response = await self._start_stream(request, record, "text/event-stream; charset=utf-8", headers)
             for event in demo.stream_events(endpoint, body)[:CHUNKS_BEFORE_FAULT]:
-                await response.write(event)
                 self.log.add_chunk_time(record)
+                await response.write(event)
             # Let the chunks leave the socket buffer before the reset.
             await asyncio.sleep(_POLL_SECONDS)
+        # Recorded first: whoever sees the reset finds it recorded.
+        self.log.update(record, aborted=True)
         if request.transport is not None:
             request.transport.abort()
-        self.log.update(record, aborted=True)
         # aiohttp has nothing left to write to; ending as cancelled keeps it quiet.
         raise asyncio.CancelledError
 

@@ -42,11 +42,11 @@ class Command(BaseCommand):
 
     @staticmethod
     def _url() -> str:
-        import environ
+        from config.env import env_int, env_str
 
-        env = environ.Env()
-        host = env.str("HOST", default="127.0.0.1")
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{env.int('PORT', default=8000)}"  # noqa: S104 -- we only compare, to print a URL one can open
+        host = env_str("HOST", "127.0.0.1")
+        port = env_int("PORT", 8000)
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104 -- we only compare, to print a URL one can open
 
     def _announce(self, username: str, password: str) -> None:
         bar = "=" * 64
