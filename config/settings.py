@@ -145,8 +145,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-if TESTING:
-    # Password hashing is not what the tests exercise; keep them fast.
+if TESTING and not env.bool("KEYGATE_TEST_REAL_ARGON2", default=False):
+    # Password hashing is not what the tests exercise (except those that ask for real argon2).
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
 # django-axes first: it refuses a locked-out sign-in before any password is hashed.

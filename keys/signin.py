@@ -79,7 +79,10 @@ class BoundedModelBackend(ModelBackend):
             raise PermissionDenied("sign-in is busy") from None
         if user is not None and attempts is not None:
             # As axes does (AXES_RESET_ON_SUCCESS): a successful sign-in clears the count.
-            attempts.reset(name) if settings.AXES_RESET_ON_SUCCESS else attempts.give_back(name)
+            if settings.AXES_RESET_ON_SUCCESS:
+                attempts.reset(name)
+            else:
+                attempts.give_back(name)
         return user
 
 
