@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 
 from keys import costly, signin
@@ -100,3 +101,47 @@ def test_without_a_request_the_backend_checks_the_password_uncounted(alice) -> N
 
     assert backend.authenticate(None, username="alice", password="alice-password-1") == alice
     assert backend.authenticate(None, username="alice", password=None) is None
+
+
+def test_twenty_parallel_guesses_check_at_most_five_passwords(alice, monkeypatch) -> None:
+    import threading
+    import time
+
+    from django.test import RequestFactory
+
+    checked: list[str] = []
+    lock = threading.Lock()
+
+    def slow_check(self, request, username=None, password=None, **kwargs):
+        with lock:
+            checked.append(password)
+        time.sleep(0.05)  # a password hash takes a while: every guess is in flight at once
+        return alice if password == "alice-password-1" else None
+
+    monkeypatch.setattr(ModelBackend, "authenticate", slow_check)
+    monkeypatch.setattr(
+        costly,
+        "argon2_limiter",
+        lambda: costly.Argon2Limiter(max_concurrent=20, memory_kib=1 << 30, max_queued=0, max_wait=0),
+    )
+    backend = signin.BoundedModelBackend()
+    passwords = [f"wrong-{n}" for n in range(19)] + ["alice-password-1"]
+    barrier = threading.Barrier(20)
+    outcomes: list[str] = []
+
+    def guess(password: str) -> None:
+        request = RequestFactory().post(LOGIN, REMOTE_ADDR=IP)
+        barrier.wait()
+        try:
+            user = backend.authenticate(request, username="alice", password=password)
+            outcomes.append("in" if user else "wrong")
+        except PermissionDenied:
+            outcomes.append("locked")
+
+    threads = [threading.Thread(target=guess, args=(password,)) for password in reversed(passwords)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert len(checked) == 5 and outcomes.count("locked") == 15
