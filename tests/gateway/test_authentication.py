@@ -469,3 +469,19 @@ def test_the_per_key_limit_defaults_to_the_setting(settings) -> None:
 
     assert auth.key_failures.limit == 7 and auth.failures.limit == 0
     cache.close()
+
+
+@pytest.mark.parametrize(
+    ("allowed", "client", "expected"),
+    [
+        pytest.param((), None, True, id="no-networks-anyone"),
+        pytest.param(("10.0.0.0/8",), "10.255.255.255", True, id="inside"),
+        pytest.param(("10.0.0.0/8",), "11.0.0.0", False, id="outside"),
+        pytest.param(("10.0.0.0/8",), None, False, id="unknown-address"),
+        pytest.param(("10.0.0.0/8",), "not-an-ip", False, id="unparsable-address"),
+        pytest.param(("10.0.0.0/8", "192.0.2.7/32"), "192.0.2.7", True, id="second-network"),
+        pytest.param(("2001:db8::/32",), "10.0.0.1", False, id="other-family"),
+    ],
+)
+def test_the_one_allowed_networks_rule(allowed: tuple[str, ...], client: str | None, expected: bool) -> None:
+    assert _state(1, allowed_ips=allowed).ip_allowed(client) is expected
