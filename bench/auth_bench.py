@@ -10,6 +10,13 @@ Measures, against a throw-away SQLite database (DATABASE_URL from bench/run.py):
 - argon2_computations_concurrent_first
                            N concurrent first requests of one new key through the gateway
                            cache → how many argon2 verifies ran (single-flight: exactly 1)
+- forged_300_one_public_id_one_address_argon2_runs
+                           300 concurrent forged keys (valid checksum, known public id) from one
+                           address through KeyAuthentication → argon2 runs (target ≤ 35)
+- burst_*, warm_key_during_burst_*
+                           150 addresses × 10 forged keys for 150 known public ids at once →
+                           argon2 runs, statuses, the limiter's peak; a warm key's latency
+                           meanwhile, its state re-read every 50 ms (target p99 ≤ 50 ms)
 
 The gateway-cache figures need an async verifier from gateway.cache; `_gateway_verifier()`
 below is the one place that knows its name — adjust it when the cache lands. Everything
@@ -183,7 +190,119 @@ def run(quick: bool) -> dict:
 
     asyncio.run(gateway_figures())
     cache.close()
+    _attack_figures(out, raw, quick)
     return out
+
+
+def _request(raw: str, address: str):
+    from gateway.dialects import Dialect
+    from gateway.http import GatewayRequest
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/models",
+        "headers": [(b"authorization", f"Bearer {raw}".encode())],
+        "client": (address, 40000),
+    }
+    return GatewayRequest.from_scope(scope, Dialect.OPENAI, "models")
+
+
+def _forged(real: str, n: int) -> str:
+    from keys import crypto
+
+    head = real[:18] + f"{n:032d}"
+    return head + crypto.checksum(head)
+
+
+def _attack_figures(out: dict, warm_raw: str, quick: bool) -> None:
+    """Issue #10: forged keys for known public ids, through the gateway's authentication as
+    gateway.asgi builds it (real cache, real verify_key, real argon2 and its limiter)."""
+    from argon2 import PasswordHasher
+    from django.conf import settings
+
+    from gateway.authentication import FailureCounter, KeyAuthentication
+    from gateway.cache import KeyCache
+    from keys import costly, services
+
+    def gateway() -> tuple[KeyAuthentication, KeyCache]:
+        cache = KeyCache(pepper=settings.KEYGATE_PEPPER.encode(), prefix=settings.KEYGATE_KEY_PREFIX, state_ttl=0.05)
+        return KeyAuthentication(cache, FailureCounter(limit=settings.KEYGATE_AUTH_FAILURES_PER_MINUTE)), cache
+
+    async def attempt(auth: KeyAuthentication, raw: str, address: str) -> int:
+        try:
+            await auth.aauthenticate(_request(raw, address))
+        except Exception as error:
+            return getattr(error, "status_code", 500)
+        return 200
+
+    # 1. 300 concurrent forged keys for one public id from one address.
+    _, victim = services.key_create(name="bench-victim", model_patterns="*", via="bench")
+    auth, cache = gateway()
+
+    async def forged_burst() -> list[int]:
+        return await asyncio.gather(*(attempt(auth, _forged(victim, n), "198.51.100.7") for n in range(300)))
+
+    with Counter(PasswordHasher, "verify") as argon2_calls:
+        statuses = asyncio.run(forged_burst())
+    cache.close()
+    out["forged_300_one_public_id_one_address_argon2_runs"] = argon2_calls.count
+    out["forged_300_one_public_id_one_address_statuses"] = {s: statuses.count(s) for s in sorted(set(statuses))}
+
+    # 2. 150 addresses, each forging 10 keys for its own known public id; a warm key meanwhile.
+    addresses = 30 if quick else 150
+    victims = [services.key_create(name=f"bench-v{n}", model_patterns="*", via="bench")[1] for n in range(addresses)]
+    auth, cache = gateway()
+    limiter = costly.argon2_limiter()
+    runs_before, refused_before = limiter.stats.runs, limiter.stats.refused
+    latencies: list[float] = []
+
+    async def warm_key(done: asyncio.Event) -> None:
+        await attempt(auth, warm_raw, "192.0.2.1")
+        while not done.is_set():
+            started = time.perf_counter()
+            assert await attempt(auth, warm_raw, "192.0.2.1") == 200
+            latencies.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.005)
+
+    async def burst() -> tuple[list[int], float]:
+        done = asyncio.Event()
+        prober = asyncio.create_task(warm_key(done))
+        await asyncio.sleep(0.1)
+        started = time.perf_counter()
+        statuses = await asyncio.gather(
+            *(
+                attempt(auth, _forged(victim, i), f"203.0.{n // 250}.{n % 250}")
+                for i in range(10)
+                for n, victim in enumerate(victims)
+            )
+        )
+        elapsed = time.perf_counter() - started
+        done.set()
+        await prober
+        return statuses, elapsed
+
+    with Counter(PasswordHasher, "verify") as argon2_calls:
+        statuses, elapsed = asyncio.run(burst())
+    cache.close()
+    latencies.sort()
+    out["burst_addresses"] = addresses
+    out["burst_requests"] = len(statuses)
+    out["burst_seconds"] = round(elapsed, 2)
+    out["burst_argon2_runs"] = argon2_calls.count
+    out["burst_statuses"] = {s: statuses.count(s) for s in sorted(set(statuses))}
+    out["burst_limiter"] = {
+        "runs": limiter.stats.runs - runs_before,
+        "refused": limiter.stats.refused - refused_before,
+        "peak_running": limiter.stats.peak_running,
+        "max_concurrent": limiter.max_concurrent,
+        "peak_memory_mib": limiter.stats.peak_memory_kib // 1024,
+    }
+    out["warm_key_during_burst_requests"] = len(latencies)
+    out["warm_key_during_burst_p50_ms"] = round(statistics.median(latencies), 3) if latencies else None
+    out["warm_key_during_burst_p99_ms"] = (
+        round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 3) if latencies else None
+    )
 
 
 def main() -> None:

@@ -112,7 +112,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dashboard read while the usage writer writes; a busy timeout instead of
     # "database is locked" under concurrent writers.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # Write transactions take the lock when they begin, so concurrent ones wait (up to the
+            # timeout) instead of failing with "database is locked" when a read turns into a write.
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
@@ -134,14 +140,16 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-if TESTING:
-    # Password hashing is not what the tests exercise; keep them fast.
+if TESTING and not env.bool("KEYGATE_TEST_REAL_ARGON2", default=False):
+    # Password hashing is not what the tests exercise (except those that ask for real argon2).
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
 # django-axes first: it refuses a locked-out sign-in before any password is hashed.
+# Then Keygate's ModelBackend, which counts the attempt before the password is checked (so the
+# limit holds for parallel guesses) and checks it in a slot of the argon2 limiter (keys/signin.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "keys.signin.BoundedModelBackend",
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -250,7 +258,9 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "keys.middleware.login_lockout_response"
+AXES_LOCKOUT_CALLABLE = "keys.signin.refused_sign_in_response"
+# A sign-in refused because argon2 was busy checked no password: not a failure.
+AXES_WHITELIST_CALLABLE = "keys.signin.not_counted"
 # The peer address only: X-Forwarded-For is the client's to forge unless a proxy is configured.
 AXES_CLIENT_IP_CALLABLE = "keys.admin.client_ip"
 AXES_VERBOSE = False
@@ -400,6 +410,19 @@ KEYGATE_NEGATIVE_TTL = env_float("KEYGATE_NEGATIVE_TTL", 5.0)
 # Brute-force guard: failed authentications per client address per minute before that address
 # gets 429 for keys this process has not verified already (0 disables).
 KEYGATE_AUTH_FAILURES_PER_MINUTE = env_int("KEYGATE_AUTH_FAILURES_PER_MINUTE", 30)
+# Failed authentications per public id per minute before well-formed keys naming it get 429 (on
+# /v1/ and /api/v1/) for the rest of the minute; a key this process verified already is unaffected.
+KEYGATE_AUTH_FAILURES_PER_KEY_PER_MINUTE = env_int("KEYGATE_AUTH_FAILURES_PER_KEY_PER_MINUTE", 10)
+# The one argon2 limiter per process (keys/costly.py): key verifications and password hashing
+# share at most MAX_CONCURRENT slots (default: 4, or fewer cores) within MEMORY_MIB of argon2
+# memory (a key verify takes 19 MiB, a password check 100 MiB); QUEUE more wait up to MAX_WAIT
+# seconds; anyone else is refused at once (503 on /v1/ and /api/v1/, 429 on the sign-in page).
+KEYGATE_ARGON2_LIMITS = {
+    "max_concurrent": env_int("KEYGATE_ARGON2_MAX_CONCURRENT", max(1, min(4, os.cpu_count() or 1)), minimum=1),
+    "memory_kib": env_int("KEYGATE_ARGON2_MEMORY_MIB", 256, minimum=1) * 1024,
+    "max_queued": env_int("KEYGATE_ARGON2_QUEUE", 32),
+    "max_wait": env_float("KEYGATE_ARGON2_MAX_WAIT", 2.0),
+}
 KEYGATE_ROUTES_REFRESH = env_float("KEYGATE_ROUTES_REFRESH", 10.0, minimum=0.1)
 # 32 MiB: room for a request carrying a few base64 images (a 20 MB image is ~27 MB encoded).
 KEYGATE_MAX_BODY_BYTES = env_int("KEYGATE_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1)

@@ -3,24 +3,35 @@
 Follows DRF's contract — ``authenticate()`` returns ``None`` (no credential of ours),
 ``(user, auth)``, or raises ``AuthenticationFailed`` — with an async twin for the event loop.
 The order is NetBox's: parse, look up (cache, then DB), verify (argon2, once per key per
-process), then state: revoked, expired, owner disabled, client IP. Every failure says the same
-thing to the caller, "to guard against key enumeration"; ``X-Debug-Auth: true`` adds headers
-that explain the decision (never a secret).
+process), then state: revoked, expired, owner disabled, client IP (``KeyState.ip_allowed``, the
+rule the management API calls too). Every failure says the same thing to the caller, "to guard
+against key enumeration"; ``X-Debug-Auth: true`` adds headers that explain the decision (never a
+secret).
+
+Counted before the work: a well-formed key this process has not verified is an *attempt*,
+counted per client address and per public id before its lookup and argon2 (429 past either
+limit), and given back once it proves a real key. A key already verified here is never counted
+or refused, so its holder is unaffected by an attack on its public id; a malformed key costs
+nothing and is never counted (an office NAT sending typos locks nobody out). A full argon2 line
+is a 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import ErrorDetail
 
 from gateway import metrics
-from gateway.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied, Throttled
+from gateway.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied, Throttled
+from keys.costly import Argon2Busy, AttemptGuard, AttemptsExceeded
 from keys.services import KeyState
 
 if TYPE_CHECKING:
@@ -60,18 +71,6 @@ def credential(request: GatewayRequest, *, prefer_api_key_header: bool) -> str |
     return first or second or None
 
 
-def ip_allowed(allowed: tuple[str, ...], client_ip: str | None) -> bool:
-    if not allowed:
-        return True
-    if not client_ip:
-        return False
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(network, strict=False) for network in allowed)
-
-
 _CACHE_RESULTS = {
     how: metrics.KEY_CACHE.labels(result)
     for how, result in (
@@ -85,69 +84,104 @@ _CACHE_RESULTS = {
 
 
 class AuthFailuresThrottled(Throttled):
-    """429 for a client address that failed authentication too often (brute-force guard)."""
+    """429 for a client address or a public id that failed authentication too often."""
 
     default_code = "too_many_failed_authentications"
 
     def __init__(self, wait: float) -> None:
         super().__init__(wait=wait)
         self.detail = ErrorDetail(
-            "Too many failed authentications from this address. Try again later.", self.default_code
+            "Too many failed authentications from this address or for this key. Try again later.", self.default_code
         )
         self.limit = "auth_failures"
 
 
-class FailureCounter:
-    """Failed authentications per client address in fixed one-minute windows, per process.
+class AuthenticationOverloaded(APIException):
+    """503 + Retry-After: the process's argon2 line is full; a key it has verified still works."""
 
-    Past ``limit`` failures in a window, keys this process has not already verified are refused
-    from that address with 429 before any lookup, so guessing never reaches the database or
-    argon2; keys already verified (the cache) keep working from it. Per process by design: the
-    guard is about cost, and N processes allow at most N × ``limit`` guesses a minute.
+    status_code = 503
+    default_code = "overloaded"
+    default_detail = "Keygate is busy verifying keys. Retry shortly."
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__()
+        self.extra_headers = [(b"retry-after", str(max(1, math.ceil(retry_after))).encode())]
+
+
+class FailureCounter:
+    """Attempts per name (a client address, a public id) in fixed windows, in process memory.
+
+    :meth:`take` counts an attempt *before* its lookup and argon2 — the count is the admission,
+    so the limit holds at any concurrency — and refuses past ``limit`` in a window;
+    :meth:`give_back` undoes it when the attempt proved a real key. Event-loop only (no lock).
+    Per process by design: the guard is about cost, and N processes allow at most N × ``limit``
+    attempts a minute. Memory is bounded by ``max_names``.
     """
 
-    def __init__(self, limit: int, window: float = 60.0, max_addresses: int = 100_000) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float = 60.0,
+        max_names: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit = limit
         self.window = window
-        self._max = max_addresses
+        self._max = max_names
+        self._clock = clock
         self._counts: dict[str, tuple[float, int]] = {}
 
-    def _current(self, address: str, now: float) -> int:
-        entry = self._counts.get(address)
-        if entry is None or now - entry[0] >= self.window:
-            return 0
-        return entry[1]
-
-    def blocked_for(self, address: str | None) -> float:
-        """Seconds until ``address`` may try unknown keys again (0: it may now)."""
-        if not self.limit or address is None:
+    def take(self, name: str) -> float:
+        """Count one attempt: 0.0 when admitted, else seconds until ``name`` may try again."""
+        if not self.limit:
             return 0.0
-        now = time.monotonic()
-        if self._current(address, now) < self.limit:
-            return 0.0
-        return self._counts[address][0] + self.window - now
-
-    def add(self, address: str | None) -> None:
-        if not self.limit or address is None:
-            return
-        now = time.monotonic()
-        entry = self._counts.get(address)
+        now = self._clock()
+        entry = self._counts.get(name)
         if entry is None or now - entry[0] >= self.window:
-            if len(self._counts) >= self._max:
-                self._counts = {a: e for a, e in self._counts.items() if now - e[0] < self.window}
+            if entry is None and len(self._counts) >= self._max:
+                self._counts = {n: e for n, e in self._counts.items() if now - e[0] < self.window}
                 if len(self._counts) >= self._max:
                     self._counts.clear()
-            self._counts[address] = (now, 1)
-        else:
-            self._counts[address] = (entry[0], entry[1] + 1)
+            self._counts[name] = (now, 1)
+            return 0.0
+        started, count = entry
+        if count >= self.limit:
+            return started + self.window - now
+        self._counts[name] = (started, count + 1)
+        return 0.0
+
+    def give_back(self, name: str) -> None:
+        entry = self._counts.get(name)
+        if entry is not None and entry[1] > 0:
+            self._counts[name] = (entry[0], entry[1] - 1)
+
+    def blocked_for(self, name: str) -> float:
+        """Seconds until ``name`` may try again, without counting (0.0: it may now)."""
+        entry = self._counts.get(name)
+        if not self.limit or entry is None:
+            return 0.0
+        now = self._clock()
+        if now - entry[0] >= self.window or entry[1] < self.limit:
+            return 0.0
+        return entry[0] + self.window - now
 
 
 class KeyAuthentication(BaseAuthentication):
-    """Authenticate a Keygate key through the process's :class:`~gateway.cache.KeyCache`."""
+    """Authenticate a Keygate key through the process's :class:`~gateway.cache.KeyCache`.
 
-    def __init__(self, cache: KeyCache, failures: FailureCounter | None = None) -> None:
+    ``failures`` counts attempts per client address, ``key_failures`` per public id (default:
+    ``settings.KEYGATE_AUTH_FAILURES_PER_KEY_PER_MINUTE``); both before any lookup or argon2.
+    """
+
+    def __init__(
+        self, cache: KeyCache, failures: FailureCounter | None = None, key_failures: FailureCounter | None = None
+    ) -> None:
         self.cache = cache
         self.failures = failures or FailureCounter(limit=0)
+        if key_failures is None:
+            key_failures = FailureCounter(limit=getattr(settings, "KEYGATE_AUTH_FAILURES_PER_KEY_PER_MINUTE", 0))
+        self.key_failures = key_failures
+        self.guard = AttemptGuard(self.failures, key_failures)
 
     def authenticate_header(self, request: GatewayRequest) -> str:
         return 'Bearer realm="keygate"'
@@ -160,22 +194,23 @@ class KeyAuthentication(BaseAuthentication):
         if raw is None:
             request.auth_decision = AuthDecision("missing")
             raise NotAuthenticated(MISSING_KEY_MESSAGE)
-        wait = self.failures.blocked_for(request.client_ip)
-        if wait and not self.cache.knows(raw):
+        try:
+            state, how = await self.cache.authenticate(raw, request.client_ip, self.guard)
+        except AttemptsExceeded as refused:
             request.auth_decision = AuthDecision("throttled")
-            raise AuthFailuresThrottled(wait)
-        state, how = await self.cache.authenticate(raw)
+            raise AuthFailuresThrottled(refused.wait) from None
+        except Argon2Busy as busy:
+            request.auth_decision = AuthDecision("overloaded")
+            raise AuthenticationOverloaded(busy.retry_after) from None
         _CACHE_RESULTS[how].inc()
         if state is None:
-            self.failures.add(request.client_ip)
             request.auth_decision = AuthDecision("malformed" if how == "malformed" else "invalid")
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)
         reason = state.inactive_reason(timezone.now())
         request.auth_decision = AuthDecision(reason or "ok", state.public_id, state.model_patterns)
         if reason is not None:
-            self.failures.add(request.client_ip)
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)
-        if not ip_allowed(state.allowed_ips, request.client_ip):
+        if not state.ip_allowed(request.client_ip):
             request.auth_decision = AuthDecision("ip_not_allowed", state.public_id, state.model_patterns)
             raise PermissionDenied(f"This key may not be used from {request.client_ip or 'this address'}.")
         return None, state

@@ -23,7 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from keys import crypto, policy
+from keys import costly, crypto, policy
 from keys.constants import MAX_NAME_LENGTH, MAX_PATTERNS, UPDATABLE_FIELDS, BudgetPeriod, KeyAction
 from keys.models import APIKey, KeyEvent
 from keys.signals import key_changed
@@ -82,6 +82,27 @@ class KeyState:
 
     def allows_model(self, model: str) -> bool:
         return model_allowed(self.model_patterns, model)
+
+    def ip_allowed(self, client_ip: str | None) -> bool:
+        """True when the key may be used from ``client_ip``: no allowed networks, or one holds it.
+
+        The one rule for every surface (the gateway and the management API). With allowed
+        networks set, an unknown or unparsable address is refused.
+        """
+        if not self.allowed_ips:
+            return True
+        if not client_ip:
+            return False
+        try:
+            address = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        return any(address in _network(network) for network in self.allowed_ips)
+
+
+@lru_cache(maxsize=4096)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text, strict=False)
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -484,18 +505,25 @@ def verify_key(raw: str) -> KeyState | None:
 
     Order: format and checksum (no I/O), one indexed lookup by public id, one argon2id verify.
     The verify costs what ``settings.KEYGATE_ARGON2`` says (OWASP minimum by default: ~25-40 ms
-    and 19 MiB on a 2-core machine); callers on a hot path must cache the result and run this in
-    a worker thread. The returned state may be revoked or expired: check ``inactive_reason``.
+    and 19 MiB on a 2-core machine) and runs in a slot of the process's argon2 limiter
+    (:mod:`keys.costly`): this blocks while the line is short and raises
+    :class:`~keys.costly.Argon2Busy` when it is full. Callers on a hot path must cache the
+    result, count the attempt before calling, and run this in a worker thread. The returned
+    state may be revoked or expired: check ``inactive_reason``.
     """
     parsed = crypto.parse_key(raw, settings.KEYGATE_KEY_PREFIX)
     if parsed is None:
         return None
     key = APIKey.objects.filter(public_id=parsed.public_id).select_related("owner", "minted_by").first()
-    if key is None or not crypto.verify_key_hash(get_hasher(), key.key_hash, raw):
+    if key is None:
         return None
     hasher = get_hasher()
-    if hasher.check_needs_rehash(key.key_hash):
-        APIKey.objects.filter(pk=key.pk).update(key_hash=crypto.hash_key(hasher, raw))
+    with costly.argon2_limiter().slot(hasher.memory_cost):
+        if not crypto.verify_key_hash(hasher, key.key_hash, raw):
+            return None
+        rehash = crypto.hash_key(hasher, raw) if hasher.check_needs_rehash(key.key_hash) else None
+    if rehash is not None:
+        APIKey.objects.filter(pk=key.pk).update(key_hash=rehash)
     return _state(key)
 
 

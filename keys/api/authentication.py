@@ -1,30 +1,38 @@
 """Who is calling the management API: a dashboard session, or a management key.
 
-``Authorization: Bearer <key>`` is verified with :func:`keys.services.verify_key` (format and
-checksum first, then one lookup and one argon2id verify — about 30 ms, acceptable for a
-management API; the gateway's verified-key cache can be plugged in later). The caller then
-acts as the key's owner; a key without an owner acts for the operators (every key).
+``Authorization: Bearer <key>`` goes through the process's :class:`keys.verified.VerifiedKeys`:
+a key costs one argon2 verify per process, then one indexed query per request for its current
+state (so a revocation is seen at once). Before any lookup, a well-formed key this process has
+not verified is counted per client address and per public id in Django's cache (Redis when
+configured, so every process counts together) — the count is the admission, so the limit holds
+for any number of parallel guesses — and given back once it proves a real key. A malformed key
+costs nothing and is never counted. A full argon2 line is a 503 with ``Retry-After``.
+
+The caller then acts as the key's owner; a key without an owner acts for the operators (every
+key). The key's allowed networks are checked (``KeyState.ip_allowed``, the gateway's rule too).
 Whether the key may *manage* keys is the permission's decision (:mod:`keys.api.permissions`),
 so an ordinary key gets 403, not 401: it is a real key, just not one for this API.
 """
 
 from __future__ import annotations
 
-import time
+import math
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from keys.costly import Argon2Busy, AttemptGuard, AttemptsExceeded, CacheWindowCounter
 from keys.models import APIKey
-from keys.services import KeyState, verify_key
+from keys.services import KeyState
+from keys.verified import VerifiedKeys
 
 LAST_USED_EVERY = timedelta(minutes=1)
 
@@ -57,33 +65,41 @@ class OperatorKeyUser:
         return "operator key"
 
 
-# Brute-force guard: a well-formed guess costs one argon2 verify (~30 ms, 19 MiB), so failures
-# are counted per client address in the shared cache (Redis when configured, so every process
-# counts together) and, past the limit, refused with 429 before any verify for the rest of the
-# minute. Garbage never costs anything: verify_key rejects it before the database.
 FAILURE_WINDOW = 60
 
 
-def _failure_slot(address: str) -> tuple[str, int]:
-    window = int(time.time()) // FAILURE_WINDOW
-    return f"keygate:api-auth-failures:{address}:{window}", (window + 1) * FAILURE_WINDOW
+class AuthenticationOverloaded(exceptions.APIException):
+    """503 + Retry-After: the process's argon2 line is full."""
+
+    status_code = 503
+    default_code = "overloaded"
+    default_detail = _("Keygate is busy verifying keys. Retry shortly.")
+
+    def __init__(self, wait: float) -> None:
+        super().__init__()
+        self.wait = max(1, math.ceil(wait))  # DRF turns ``wait`` into Retry-After
 
 
-def _failures_wait(address: str) -> int:
-    limit = settings.KEYGATE_AUTH_FAILURES_PER_MINUTE
-    if not limit:
-        return 0
-    slot, ends = _failure_slot(address)
-    return max(1, int(ends - time.time())) if (cache.get(slot) or 0) >= limit else 0
+@lru_cache(maxsize=1)
+def _verified(pepper: str, prefix: str, negative_ttl: float) -> VerifiedKeys:
+    return VerifiedKeys(pepper=pepper.encode(), prefix=prefix, negative_ttl=negative_ttl)
 
 
-def _failure(address: str) -> None:
-    slot, _ = _failure_slot(address)
-    if not cache.add(slot, 1, timeout=FAILURE_WINDOW * 2):
-        try:
-            cache.incr(slot)
-        except ValueError:  # expired between add and incr
-            cache.add(slot, 1, timeout=FAILURE_WINDOW * 2)
+def verified_keys() -> VerifiedKeys:
+    """The process's management-key cache (rebuilt if the pepper or prefix setting changes)."""
+    return _verified(settings.KEYGATE_PEPPER, settings.KEYGATE_KEY_PREFIX, settings.KEYGATE_NEGATIVE_TTL)
+
+
+def attempt_guard() -> AttemptGuard:
+    """Attempts per client address and per public id, shared through Django's cache."""
+    return AttemptGuard(
+        CacheWindowCounter(
+            limit=settings.KEYGATE_AUTH_FAILURES_PER_MINUTE, window=FAILURE_WINDOW, namespace="api-auth-address"
+        ),
+        CacheWindowCounter(
+            limit=settings.KEYGATE_AUTH_FAILURES_PER_KEY_PER_MINUTE, window=FAILURE_WINDOW, namespace="api-auth-key"
+        ),
+    )
 
 
 class ManagementKeyAuthentication(authentication.BaseAuthentication):
@@ -101,18 +117,23 @@ class ManagementKeyAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
-        address = request.META.get("REMOTE_ADDR") or "-"
-        wait = _failures_wait(address)
-        if wait:
-            raise exceptions.Throttled(wait=wait, detail=str(_("Too many failed authentications from this address.")))
-        state = verify_key(raw)
+        address = request.META.get("REMOTE_ADDR") or None
+        try:
+            state, _how = verified_keys().authenticate(raw, address or "-", attempt_guard())
+        except AttemptsExceeded as refused:
+            raise exceptions.Throttled(
+                wait=math.ceil(refused.wait), detail=str(_("Too many failed authentications. Try again later."))
+            ) from None
+        except Argon2Busy as busy:
+            raise AuthenticationOverloaded(busy.retry_after) from None
         if state is None:
-            _failure(address)
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         now = timezone.now()
         reason = state.inactive_reason(now)
         if reason is not None:
             raise exceptions.AuthenticationFailed(_INACTIVE.get(reason, _("Invalid API key.")))
+        if not state.ip_allowed(address):
+            raise exceptions.PermissionDenied(_("This key may not be used from this address."))
         self._touch(state, request, now)
         if state.owner_id is None:
             return OperatorKeyUser(), state

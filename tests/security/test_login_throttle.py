@@ -152,20 +152,34 @@ def _guess(real: str, n: int) -> str:
 
 
 def test_failed_management_key_guesses_are_throttled_per_address(alice) -> None:
-    _, real = services.key_create(name="ci", model_patterns=[], owner=alice, is_management=True)
     client = Client()
 
     statuses = [
         client.get(
-            "/api/v1/keys/", HTTP_AUTHORIZATION=f"Bearer {_guess(real, n)}", REMOTE_ADDR="198.51.100.9"
+            "/api/v1/keys/", HTTP_AUTHORIZATION=f"Bearer {crypto.generate_key('sk-kg')[1]}", REMOTE_ADDR="198.51.100.9"
         ).status_code
-        for n in range(40)
+        for _ in range(40)
     ]
 
-    assert 429 in statuses
     assert statuses.index(429) == 30  # KEYGATE_AUTH_FAILURES_PER_MINUTE: 30 guesses, then refused
-    real_client = Client(HTTP_AUTHORIZATION=f"Bearer {real}", REMOTE_ADDR="198.51.100.10")
-    assert real_client.get("/api/v1/keys/").status_code == 200  # another address is unaffected
+    assert set(statuses[30:]) == {429}
+
+
+def test_failed_guesses_for_one_public_id_are_throttled_from_any_address_but_its_cached_holder_is_not(alice) -> None:
+    _, real = services.key_create(name="ci", model_patterns=[], owner=alice, is_management=True)
+    holder = Client(HTTP_AUTHORIZATION=f"Bearer {real}", REMOTE_ADDR="198.51.100.10")
+    assert holder.get("/api/v1/keys/").status_code == 200  # verified once: now known to this process
+
+    statuses = [
+        Client()
+        .get("/api/v1/keys/", HTTP_AUTHORIZATION=f"Bearer {_guess(real, n)}", REMOTE_ADDR=f"198.51.100.{20 + n}")
+        .status_code
+        for n in range(15)
+    ]
+
+    limit = settings.KEYGATE_AUTH_FAILURES_PER_KEY_PER_MINUTE
+    assert statuses == [401] * limit + [429] * (15 - limit)  # 15 addresses, each under its own limit
+    assert holder.get("/api/v1/keys/").status_code == 200
 
 
 # --- on the real server (ASGI: django-axes takes its async path there) ------------------------------
