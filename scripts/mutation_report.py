@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import difflib
 import sys
 from collections import Counter
 from dataclasses import dataclass
