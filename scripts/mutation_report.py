@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import configparser
+import fnmatch
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -60,11 +62,19 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> list[Equivalent]:
         lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
         if not lines:
             continue
-        if len(lines) != 3 or not lines[1].startswith("- ") or not lines[2].startswith("+ "):
+        if len(lines) != 3 or not lines[1].startswith("-") or not lines[2].startswith("+"):
             raise SystemExit(f"{path}: malformed entry (want '<file>: reason', '- line', '+ line'):\n{block}")
         where, _, reason = lines[0].partition(":")
-        found.append(Equivalent(where.strip(), lines[1][2:].strip(), lines[2][2:].strip(), reason.strip()))
+        found.append(Equivalent(where.strip(), lines[1][1:].strip(), lines[2][1:].strip(), reason.strip()))
     return found
+
+
+def load_out_of_scope(path: Path = Path("setup.cfg")) -> list[tuple[str, str]]:
+    """``(file, function pattern)`` pairs from setup.cfg's ``[mutation_report] out_of_scope``."""
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    lines = parser.get("mutation_report", "out_of_scope", fallback="").splitlines()
+    return [tuple(line.split(None, 1)) for line in lines if line.strip()]  # type: ignore[misc]
 
 
 def _status(exit_code: int | None) -> str:
@@ -156,12 +166,16 @@ def main() -> int:
     args = parser.parse_args()
     modules = args.modules or config().only_mutate
     equivalents = load_equivalents()
+    out_of_scope = load_out_of_scope()
 
     rows = []
     details = []
     failing = []
     for module in modules:
         mutants = collect(module)
+        patterns = [pattern for where, pattern in out_of_scope if where == module]
+        scoped_out = Counter(m.function for m in mutants if any(fnmatch.fnmatch(m.function, p) for p in patterns))
+        mutants = [m for m in mutants if m.function not in scoped_out]
         counts = Counter(m.status for m in mutants)
         equivalent = [(m, e) for m in mutants if m.status == "survived" and (e := _is_equivalent(m, equivalents))]
         equivalent_names = {m.name for m, _ in equivalent}
@@ -174,7 +188,7 @@ def main() -> int:
         if real_rate < args.target:
             failing.append(module)
         rows.append((module, counts["killed"], len(survivors), len(not_run), len(equivalent), total, rate, real_rate))
-        details.append((module, survivors, not_run, equivalent))
+        details.append((module, survivors, not_run, equivalent, scoped_out))
 
     header = ("module", "killed", "survived", "not run", "equivalent", "total", "kill rate", "non-equiv.")
     width = max(len(header[0]), *(len(r[0]) for r in rows))
@@ -185,10 +199,13 @@ def main() -> int:
             f"  {rate:>9.1f}%  {real_rate:>9.1f}%"
         )
 
-    for module, survivors, not_run, equivalent in details:
-        if not (survivors or not_run or equivalent):
+    for module, survivors, not_run, equivalent, scoped_out in details:
+        if not (survivors or not_run or equivalent or scoped_out):
             continue
         print(f"\n== {module}")
+        if scoped_out:
+            print(f"  out of scope (setup.cfg [mutation_report]), not counted: {sum(scoped_out.values())} mutants of")
+            print("    " + ", ".join(sorted(scoped_out)))
         for m in survivors:
             tag = "" if m.status == "survived" else f" [{m.status}]"
             print(f"{m.path}:{m.line}  {m.function}{tag}  ({m.name})\n    - {m.before}\n    + {m.after}")

@@ -7,6 +7,7 @@ fake (``Clock``) and the wall clock is frozen with time-machine, so every figure
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -203,6 +204,15 @@ def test_an_admission_carries_the_rate_limit_headers(clock) -> None:
     ]
 
 
+def test_an_anthropic_request_gets_anthropics_rate_limit_headers(clock) -> None:
+    admission = run(_throttle().admit(_request(_state(rpm_limit=60), dialect=Dialect.ANTHROPIC)))
+    assert [name for name, _ in admission.headers] == [
+        b"anthropic-ratelimit-requests-limit",
+        b"anthropic-ratelimit-requests-remaining",
+        b"anthropic-ratelimit-requests-reset",
+    ]
+
+
 def test_each_request_takes_one_request_token(clock) -> None:
     throttle = _throttle()
     request = _request(_state(rpm_limit=3))
@@ -331,6 +341,35 @@ def test_a_total_budget_never_expires(clock) -> None:
     budget = run(_throttle().admit(_request(state, model="unpriced"))).budget
     assert (budget.period_key, budget.ttl, budget.since, budget.ends) == ("total", 0, None, None)
     assert (budget.limit_tokens, budget.limit_cost, budget.estimate_cost) == (0, 2.5, 0.0)
+
+
+def test_a_budget_amount_without_a_period_reserves_nothing(clock) -> None:
+    state = _state(rpm_limit=10, budget_tokens=1, budget_usd=Decimal("0.01"))
+    assert run(_throttle().admit(_request(state))).budget is None
+
+
+def test_a_token_budget_has_no_cost_limit(clock) -> None:
+    state = _state(budget_period="day", budget_tokens=100)
+    assert run(_throttle().admit(_request(state, payload={"max_tokens": 1}))).budget.limit_cost == 0.0
+
+
+class SeedRecordingStore(MemoryLimitStore):
+    """The memory store, noting what the throttle seeds (the Redis store expires seeds by ``ttl``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seeds: list[tuple[int, str, int, float, int]] = []
+
+    async def seed_budget(self, key_id: int, period_key: str, tokens: int, cost: float, ttl: int) -> None:
+        self.seeds.append((key_id, period_key, tokens, cost, ttl))
+        await super().seed_budget(key_id, period_key, tokens, cost, ttl)
+
+
+def test_a_seeded_budget_lives_until_an_hour_after_its_period(clock) -> None:
+    store = SeedRecordingStore()
+    throttle = KeyLimitsThrottle(store, lambda: PRICES, Seed(tokens=5, cost=0.5))
+    run(throttle.admit(_request(_state(budget_period="day", budget_tokens=100), payload={"max_tokens": 1})))
+    assert store.seeds == [(7, "d20261122", 5, 0.5, 8 * 3600 + 30 * 60 + 3600)]
 
 
 def test_a_budget_is_seeded_from_the_database_once_per_period(clock) -> None:
@@ -499,6 +538,26 @@ def test_an_overdrawn_anthropic_bucket_resets_a_minute_from_now() -> None:
     ]
 
 
+@pytest.fixture
+def tokyo_local_time(monkeypatch: pytest.MonkeyPatch):
+    """The server's local time zone is not UTC."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_anthropic_reset_stamps_are_utc_whatever_the_servers_time_zone(tokyo_local_time) -> None:
+    headers = limit_headers(Dialect.ANTHROPIC, _state(rpm_limit=60), {"requests_remaining": 0.0})
+    assert headers[2] == (b"anthropic-ratelimit-requests-reset", b"2026-11-22T15:31:00Z")
+
+
+def test_budget_periods_are_utc_whatever_the_servers_time_zone(tokyo_local_time) -> None:
+    late_evening = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)  # already the 23rd in Tokyo
+    assert period_bounds("day", late_evening)[0] == "d20261122"
+
+
 def test_a_key_without_rate_limits_gets_no_headers() -> None:
     state = _state(max_parallel=3, budget_period="day", budget_tokens=10)
     assert limit_headers(Dialect.OPENAI, state, {"requests_remaining": -1.0, "tokens_remaining": -1.0}) == []
@@ -553,7 +612,7 @@ def test_the_input_estimate_is_a_quarter_of_the_body_rounded_up() -> None:
 
 
 def test_budget_periods_follow_utc_even_for_a_local_time() -> None:
-    tokyo_morning = datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("Asia/Tokyo"))  # 23:00 UTC the day before
+    tokyo_morning = datetime(2026, 11, 23, 8, 0, 45, 500, tzinfo=ZoneInfo("Asia/Tokyo"))  # 23:00 UTC the day before
     assert period_bounds("day", tokyo_morning) == (
         "d20261122",
         datetime(2026, 11, 22, tzinfo=UTC),

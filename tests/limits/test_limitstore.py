@@ -283,6 +283,20 @@ def test_the_memory_store_charges_each_settled_usage_to_the_token_bucket(clock) 
     assert _admit(store, tpm=100)["tokens_remaining"] == pytest.approx(-20.0)
 
 
+def test_admitting_a_request_does_not_refill_the_token_bucket(clock) -> None:
+    store = MemoryLimitStore()
+    _settle(store, tpm=100, tokens=60)
+    _admit(store, tpm=100)
+    assert _admit(store, tpm=100)["tokens_remaining"] == pytest.approx(40.0)
+
+
+def test_settling_a_budget_the_store_has_never_seen_still_charges_it(clock) -> None:
+    # e.g. admitted on Redis, settled on the in-memory fallback during an outage
+    store = MemoryLimitStore()
+    _settle(store, budget=_budget(limit_tokens=100, estimate=10), tokens=50)
+    assert _admit(store, budget=_budget(limit_tokens=100, estimate=60))["refused"] == "budget_tokens"
+
+
 def test_usage_settled_before_a_key_had_a_tpm_limit_does_not_count_against_it(clock) -> None:
     store = MemoryLimitStore()
     _settle(store, tpm=0, tokens=500)
