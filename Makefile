@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast lint bench bench-quick clean
+.PHONY: run test test-fast mutation lint bench bench-quick clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ test: $(VENV)/.dev-installed
 test-fast: $(VENV)/.dev-installed
 	$(PY) -m pytest -m "not live and not browser and not multi"
 
+## mutation: mutmut on the security-critical modules (setup.cfg [mutmut] only_mutate, one line each) against the
+##   fast suite; prints killed / survived / total per module and every survivor. Slow, so not in `make test` / CI.
+MUTATION_JOBS ?= 2
+mutation: $(VENV)/.dev-installed
+	rm -rf mutants && mkdir mutants
+	@echo "mutmut run (log: mutants/run.log)…"
+	@time $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) > mutants/run.log 2>&1 \
+		|| { tail -c 3000 mutants/run.log; exit 1; }
+	$(PY) scripts/mutation_report.py $(MUTATION_ARGS)
+
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
@@ -50,4 +60,4 @@ bench-quick:
 	@$(MAKE) bench BENCH_ARGS=--quick
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache mutants

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 import time
 
@@ -122,3 +125,97 @@ def test_mask_shows_public_id_and_last_four_only() -> None:
     masked = crypto.mask(PREFIX, public_id, raw[-4:])
     assert masked == f"{PREFIX}-{public_id}…{raw[-4:]}"
     assert raw[len(PREFIX) + 13 : -6] not in masked
+
+
+# A fixed key with its known checksum (a golden vector): CRC32 of the head is 886,067,957, which is
+# five base62 digits ("xxqkf"), so the checksum is zero-padded on the left to "0xxqkf".
+GOLDEN_HEAD = "sk-kg-AbCdEfGh12340123456789abcdefghijklmnopqrstu0"
+GOLDEN_KEY = GOLDEN_HEAD + "0xxqkf"
+
+
+def test_the_checksum_of_a_fixed_key_is_its_crc32_in_base62_padded_on_the_left() -> None:
+    assert crypto.checksum(GOLDEN_HEAD) == "0xxqkf"
+    assert crypto.checksum("sk-kg-AbCdEfGh12340123456789abcdefghijklmnopqrstuv") == "38eLXU"
+    assert crypto.checksum("") == "000000"
+
+
+def test_a_fixed_key_parses_to_its_parts() -> None:
+    assert crypto.parse_key(GOLDEN_KEY, PREFIX) == crypto.ParsedKey(
+        prefix=PREFIX, public_id="AbCdEfGh1234", raw=GOLDEN_KEY
+    )
+
+
+def test_a_key_with_a_valid_checksum_but_another_prefix_is_rejected() -> None:
+    head = "sk-xx-" + GOLDEN_HEAD[len("sk-kg-") :]
+    assert crypto.parse_key(head + crypto.checksum(head), PREFIX) is None
+
+
+def test_a_key_with_a_valid_checksum_but_another_separator_is_rejected() -> None:
+    head = "sk-kg_" + GOLDEN_HEAD[len("sk-kg-") :]
+    assert crypto.parse_key(head + crypto.checksum(head), PREFIX) is None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "valid"),
+    [
+        pytest.param("a" * 16, True, id="sixteen-characters"),
+        pytest.param("a" * 17, False, id="seventeen-characters"),
+        pytest.param("a", True, id="one-letter"),
+        pytest.param("sk-kg-2", True, id="words-joined-by-dashes"),
+        pytest.param("sk--kg", False, id="double-dash"),
+        pytest.param("-sk", False, id="leading-dash"),
+        pytest.param("1sk", False, id="leading-digit"),
+    ],
+)
+def test_a_prefix_is_one_to_sixteen_lowercase_words_joined_by_dashes(prefix, valid) -> None:
+    if valid:
+        assert crypto.validate_prefix(prefix) == prefix
+    else:
+        with pytest.raises(ValueError, match=r"invalid key prefix .*: use 1-16 lowercase letters"):
+            crypto.validate_prefix(prefix)
+
+
+def test_redact_masks_a_key_after_its_public_id() -> None:
+    assert crypto.redact(f"model {GOLDEN_KEY} end", PREFIX) == "model sk-kg-AbCdEfGh1234…[redacted] end"
+
+
+def test_redact_masks_every_key_shaped_string_in_the_text() -> None:
+    assert (
+        crypto.redact(f"{GOLDEN_KEY},{GOLDEN_KEY}", PREFIX)
+        == "sk-kg-AbCdEfGh1234…[redacted],sk-kg-AbCdEfGh1234…[redacted]"
+    )
+
+
+def test_redact_masks_a_truncated_key_of_public_id_and_eight_more_characters() -> None:
+    assert crypto.redact("sk-kg-AbCdEfGh1234abcdefgh", PREFIX) == "sk-kg-AbCdEfGh1234…[redacted]"
+    assert crypto.redact("sk-kg-AbCdEfGh1234abcdefg", PREFIX) == "sk-kg-AbCdEfGh1234abcdefg"
+
+
+def test_redact_leaves_text_without_the_prefix_alone() -> None:
+    assert crypto.redact("gpt-4o", PREFIX) == "gpt-4o"
+    assert crypto.redact(GOLDEN_KEY, "acme") == GOLDEN_KEY
+
+
+def test_redact_uses_the_prefix_it_is_given() -> None:
+    key = "acme-AbCdEfGh1234" + "x" * 38
+    assert crypto.redact(key, "acme") == "acme-AbCdEfGh1234…[redacted]"
+
+
+def test_the_digest_of_a_fixed_key_is_its_hmac_sha256() -> None:
+    expected = "2e1cab54cb885eef6313045f42105efdd12731151c5d970bb24ed3616548c02a"
+    assert crypto.digest(b"pepper", GOLDEN_KEY).hex() == expected
+    assert hmac.new(b"pepper", GOLDEN_KEY.encode(), hashlib.sha256).hexdigest() == expected
+
+
+def test_the_digest_accepts_any_header_text_even_a_lone_surrogate() -> None:
+    # A raw key comes from a request header; nothing a client sends may make the lookup raise.
+    expected = hmac.new(b"pepper", "\ud800".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    assert crypto.digest(b"pepper", "\ud800") == expected
+
+
+def test_the_stored_hash_has_a_16_byte_salt_and_a_32_byte_digest() -> None:
+    stored = crypto.hash_key(crypto.make_hasher(time_cost=1, memory_cost_kib=64), GOLDEN_KEY)
+    algorithm, version, parameters, salt, digest = stored.split("$")[1:]
+    assert (algorithm, version, parameters) == ("argon2id", "v=19", "m=64,t=1,p=1")
+    assert len(base64.b64decode(salt + "==")) == 16
+    assert len(base64.b64decode(digest + "==")) == 32

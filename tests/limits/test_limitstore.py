@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -199,3 +200,202 @@ def test_the_estimate_uses_max_tokens_when_given() -> None:
     assert estimate_tokens(request) == 107
     request = SimpleNamespace(body=b"x" * 4, json={"max_tokens": "lots"})
     assert estimate_tokens(request) == 1 + 1024
+
+
+# --- MemoryLimitStore with a clock moved by hand: exact levels, boundaries and refills ----------
+
+
+class Clock:
+    """Stands in for the ``time`` module in gateway.limitstore."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from gateway import limitstore
+
+    fake = Clock()
+    monkeypatch.setattr(limitstore, "time", fake)
+    return fake
+
+
+def _admit(store: MemoryLimitStore, *, rpm: int = 0, tpm: int = 0, parallel: int = 0, budget=None) -> dict:
+    return run(store.admit(key_id=1, rpm=rpm, tpm=tpm, max_parallel=parallel, budget=budget))
+
+
+def _settle(store: MemoryLimitStore, *, tpm: int = 0, tokens: int = 0, release: bool = False, budget=None, cost=0.0):
+    run(store.settle(key_id=1, tpm=tpm, tokens=tokens, release_parallel=release, budget=budget, actual_cost=cost))
+
+
+def test_the_memory_store_admits_while_a_whole_request_token_is_left(clock) -> None:
+    store = MemoryLimitStore()
+    assert [_admit(store, rpm=2).get("refused", "") for _ in range(3)] == ["", "", "requests"]
+
+
+def test_the_memory_store_refills_requests_at_the_per_minute_rate(clock) -> None:
+    store = MemoryLimitStore()
+    for _ in range(60):
+        _admit(store, rpm=60)
+    clock.now += 30.0
+    assert _admit(store, rpm=60)["requests_remaining"] == pytest.approx(29.0)  # 30 refilled, 1 taken
+
+
+def test_the_memory_store_refills_no_more_than_the_limit(clock) -> None:
+    store = MemoryLimitStore()
+    _admit(store, rpm=10)
+    clock.now += 3600.0
+    assert _admit(store, rpm=10)["requests_remaining"] == pytest.approx(9.0)
+
+
+def test_the_memory_store_refills_tokens_at_the_per_minute_rate(clock) -> None:
+    store = MemoryLimitStore()
+    _settle(store, tpm=600, tokens=600)
+    clock.now += 6.0
+    assert _admit(store, tpm=600)["tokens_remaining"] == pytest.approx(60.0)
+
+
+def test_the_memory_store_reports_minus_one_for_a_limit_the_key_does_not_have(clock) -> None:
+    result = _admit(MemoryLimitStore(), parallel=1)
+    assert result == {"requests_remaining": -1.0, "tokens_remaining": -1.0}
+
+
+def test_the_memory_store_refuses_tokens_once_the_bucket_is_exactly_empty(clock) -> None:
+    store = MemoryLimitStore()
+    _settle(store, tpm=100, tokens=100)
+    assert _admit(store, tpm=100) == {"requests_remaining": -1.0, "tokens_remaining": 0.0, "refused": "tokens"}
+
+
+def test_the_memory_store_admits_with_one_token_left(clock) -> None:
+    store = MemoryLimitStore()
+    _settle(store, tpm=100, tokens=99)
+    assert "refused" not in _admit(store, tpm=100)
+
+
+def test_the_memory_store_charges_each_settled_usage_to_the_token_bucket(clock) -> None:
+    store = MemoryLimitStore()
+    _settle(store, tpm=100, tokens=60)
+    _settle(store, tpm=100, tokens=60)
+    assert _admit(store, tpm=100)["tokens_remaining"] == pytest.approx(-20.0)
+
+
+def test_admitting_a_request_does_not_refill_the_token_bucket(clock) -> None:
+    store = MemoryLimitStore()
+    _settle(store, tpm=100, tokens=60)
+    _admit(store, tpm=100)
+    assert _admit(store, tpm=100)["tokens_remaining"] == pytest.approx(40.0)
+
+
+def test_settling_a_budget_the_store_has_never_seen_still_charges_it(clock) -> None:
+    # e.g. admitted on Redis, settled on the in-memory fallback during an outage
+    store = MemoryLimitStore()
+    _settle(store, budget=_budget(limit_tokens=100, estimate=10), tokens=50)
+    assert _admit(store, budget=_budget(limit_tokens=100, estimate=60))["refused"] == "budget_tokens"
+
+
+def test_usage_settled_before_a_key_had_a_tpm_limit_does_not_count_against_it(clock) -> None:
+    store = MemoryLimitStore()
+    _settle(store, tpm=0, tokens=500)
+    assert _admit(store, tpm=100)["tokens_remaining"] == 100.0
+
+
+def test_the_memory_store_admits_the_first_request_of_a_parallel_limit_of_one(clock) -> None:
+    store = MemoryLimitStore()
+    assert [_admit(store, parallel=1).get("refused", "") for _ in range(2)] == ["", "parallel"]
+
+
+def test_settle_frees_one_parallel_slot_at_a_time(clock) -> None:
+    store = MemoryLimitStore()
+    _admit(store, parallel=2)
+    _admit(store, parallel=2)
+    _settle(store, release=True)
+    assert [_admit(store, parallel=2).get("refused", "") for _ in range(2)] == ["", "parallel"]
+
+
+def test_releasing_a_slot_that_was_never_taken_leaves_the_count_at_zero(clock) -> None:
+    store = MemoryLimitStore()
+    _settle(store, release=True)
+    assert [_admit(store, parallel=1).get("refused", "") for _ in range(2)] == ["", "parallel"]
+
+
+def test_an_unseeded_budget_starts_from_nothing_spent(clock) -> None:
+    assert "refused" not in _admit(MemoryLimitStore(), budget=_budget(limit_tokens=10, estimate=10))
+
+
+def test_an_estimate_that_exactly_fills_the_token_budget_is_admitted(clock) -> None:
+    store = MemoryLimitStore()
+    budget = _budget(limit_tokens=100, estimate=50)
+    assert [_admit(store, budget=budget).get("refused", "") for _ in range(3)] == ["", "", "budget_tokens"]
+
+
+def test_an_estimate_that_exactly_fills_the_cost_budget_is_admitted(clock) -> None:
+    store = MemoryLimitStore()
+    budget = _budget(limit_cost=1.0, estimate=1, cost=0.5)
+    assert [_admit(store, budget=budget).get("refused", "") for _ in range(3)] == ["", "", "budget_usd"]
+
+
+def test_a_token_budget_without_a_cost_limit_ignores_the_estimated_cost(clock) -> None:
+    budget = _budget(limit_tokens=100, estimate=1, cost=5.0)
+    assert "refused" not in _admit(MemoryLimitStore(), budget=budget)
+
+
+def test_settle_releases_the_whole_token_reservation(clock) -> None:
+    store = MemoryLimitStore()
+    budget = _budget(limit_tokens=100, estimate=100)
+    _admit(store, budget=budget)
+    _settle(store, budget=budget, tokens=0)
+    assert "refused" not in _admit(store, budget=budget)
+
+
+def test_settle_releases_the_whole_cost_reservation(clock) -> None:
+    store = MemoryLimitStore()
+    budget = _budget(limit_cost=1.0, estimate=1, cost=1.0)
+    _admit(store, budget=budget)
+    _settle(store, budget=budget, cost=0.0)
+    assert "refused" not in _admit(store, budget=budget)
+
+
+def test_settled_tokens_add_up_in_the_budget(clock) -> None:
+    store = MemoryLimitStore()
+    budget = _budget(limit_tokens=100, estimate=1)
+    for used in (40, 40):
+        _admit(store, budget=budget)
+        _settle(store, budget=budget, tokens=used)
+    assert "refused" not in _admit(store, budget=_budget(limit_tokens=100, estimate=20))
+    assert _admit(store, budget=_budget(limit_tokens=100, estimate=1))["refused"] == "budget_tokens"
+
+
+def test_settled_costs_add_up_in_the_budget(clock) -> None:
+    store = MemoryLimitStore()
+    budget = _budget(limit_cost=1.0, estimate=1, cost=0.01)
+    for used in (0.4, 0.4):
+        _admit(store, budget=budget)
+        _settle(store, budget=budget, cost=used)
+    assert "refused" not in _admit(store, budget=_budget(limit_cost=1.0, estimate=1, cost=0.2))
+    assert _admit(store, budget=_budget(limit_cost=1.0, estimate=1, cost=0.01))["refused"] == "budget_usd"
+
+
+def test_cost_reservations_of_requests_in_flight_add_up(clock) -> None:
+    store = MemoryLimitStore()
+    budget = _budget(limit_cost=1.0, estimate=1, cost=0.4)
+    assert [_admit(store, budget=budget).get("refused", "") for _ in range(3)] == ["", "", "budget_usd"]
+
+
+def test_budgets_of_different_periods_are_counted_apart(clock) -> None:
+    store = MemoryLimitStore()
+    run(store.seed_budget(1, "d20261122", 100, 0.0, 0))
+    tomorrow = replace(_budget(limit_tokens=100, estimate=10), period_key="d20261123")
+    assert "refused" not in _admit(store, budget=tomorrow)
+    assert run(store.budget_seeded(1, "d20261122")) and not run(store.budget_seeded(2, "d20261122"))
+
+
+def test_seeding_an_already_counted_budget_keeps_its_count(clock) -> None:
+    store = MemoryLimitStore()
+    budget = _budget(limit_tokens=100, estimate=60)
+    _admit(store, budget=budget)
+    run(store.seed_budget(1, "total", 0, 0.0, 0))
+    assert _admit(store, budget=budget)["refused"] == "budget_tokens"
