@@ -66,8 +66,8 @@ def chat_to_messages_request(body: JSON) -> JSON:
         out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
     if body.get("user") or body.get("safety_identifier"):
         out["metadata"] = {"user_id": body.get("user") or body.get("safety_identifier")}
-    if body.get("stream"):
-        out["stream"] = True
+    if "stream" in body:
+        out["stream"] = body["stream"]
     if body.get("tools"):
         out["tools"] = [_chat_tool_to_anthropic(tool, i) for i, tool in enumerate(body["tools"])]
         choice = _chat_tool_choice_to_anthropic(body.get("tool_choice"), body.get("parallel_tool_calls"))
@@ -132,7 +132,11 @@ def _chat_messages_to_anthropic(messages: Any) -> tuple[list[JSON] | str | None,
             out[-1]["content"].extend(blocks)  # tool results of parallel calls share one user turn
         else:
             out.append({"role": anthropic_role, "content": blocks})
-    if all(block.get("cache_control") is None for block in system) and len(system) == 1:
+    for message in out:  # a lone text block is written as the plain string it came from
+        blocks = message["content"]
+        if len(blocks) == 1 and blocks[0]["type"] == "text":
+            message["content"] = blocks[0]["text"]
+    if len(system) == 1:
         return system[0]["text"], out
     return system or None, out
 
@@ -292,8 +296,9 @@ def messages_to_chat_request(body: JSON) -> JSON:
         out["stop"] = list(body["stop_sequences"])
     if (body.get("metadata") or {}).get("user_id"):
         out["user"] = body["metadata"]["user_id"]
+    if "stream" in body:
+        out["stream"] = body["stream"]
     if body.get("stream"):
-        out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     if body.get("tools"):
         out["tools"] = [_anthropic_tool_to_chat(tool, i) for i, tool in enumerate(body["tools"])]
@@ -340,7 +345,9 @@ def _anthropic_message_to_chat(message: JSON, where: str) -> list[JSON]:
         else:
             parts.append(_anthropic_block_to_part(block, at))
     out = tool_messages
-    if parts:
+    if len(parts) == 1 and parts[0]["type"] == "text":
+        out.append({"role": "user", "content": parts[0]["text"]})
+    elif parts:
         out.append({"role": "user", "content": parts})
     return out
 

@@ -58,8 +58,9 @@ def responses_to_chat_request(body: JSON) -> JSON:
             out[name] = body[name]
     if body.get("service_tier") not in (None, "auto", "default"):
         out["service_tier"] = body["service_tier"]
+    if "stream" in body:
+        out["stream"] = body["stream"]
     if body.get("stream"):
-        out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     if body.get("tools"):
         out["tools"] = [_tool_to_chat(tool, i) for i, tool in enumerate(body["tools"])]

@@ -35,7 +35,7 @@ class MessagesToChat:
         self.id, self.created = new_id("chatcmpl-"), now()
         self.tools: dict[int, int] = {}  # Anthropic block index -> chat tool index
         self.finish: str | None = None
-        self.done = False
+        self.started = self.done = False
 
     def chunk(self, delta: JSON, finish: str | None = None) -> Event:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -55,6 +55,7 @@ class MessagesToChat:
             message = payload.get("message") or {}
             self.id = chat_id(message.get("id"))
             self.usage.absorb_messages(message.get("usage"))
+            self.started = True
             return [self.chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             block = payload.get("content_block") or {}
@@ -103,7 +104,9 @@ class MessagesToChat:
         if self.done:
             return []
         self.done = True
-        out = [] if self.finish else [self.chunk({}, "tool_calls" if self.tools else "stop")]
+        out = [] if self.started else [self.chunk({"role": "assistant", "content": ""})]
+        if not self.finish:
+            out.append(self.chunk({}, "tool_calls" if self.tools else "stop"))
         if self.include_usage:
             usage_chunk = {
                 "id": self.id,
