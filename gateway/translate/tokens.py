@@ -6,7 +6,7 @@ itself downloads its vocabularies on first use, so the vocabulary is read instea
 official file — nothing is fetched at run time, and a corrupted or altered copy is refused.
 
 How exact: the text of every message is encoded exactly; the framing follows OpenAI's published rule for
-chat models (3 tokens per message, 3 to prime the reply), which matches the ``prompt_tokens`` OpenAI bills
+chat models (3 tokens per message and its role, 1 more for a ``name``, 3 to prime the reply), which matches the ``prompt_tokens`` OpenAI bills
 for text-only chats. Tool definitions are counted as their JSON (OpenAI's own rendering is unpublished:
 expect ±10 % there), each image as ``IMAGE_TOKENS``. For models with other tokenizers (Llama, Qwen,
 Mistral on vLLM or Ollama) the figure is an estimate, typically within 10–20 %.
@@ -41,6 +41,7 @@ O200K_PATTERN = "|".join(
 )
 O200K_SPECIAL = {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}
 TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
 IMAGE_TOKENS = 1000  # between OpenAI's high-detail 1024² tile cost and Anthropic's ~1,600 for 1.15 MP
 
@@ -71,20 +72,24 @@ def count_text(text: str) -> int:
 def count_tokens(body: dict, *, protocol: Protocol) -> int:
     """An estimate of the input tokens of a request body of ``protocol`` (see the module docstring)."""
     texts: list[str] = []
-    images = 0
-    messages = 0
+    images = messages = named = 0
     if protocol is Protocol.MESSAGES:
         system = body.get("system")
         if system:
             messages += 1
+            texts.append("system")
             images += _collect(system, texts)
         for message in body.get("messages") or []:
             messages += 1
+            texts.append(str(message.get("role") or ""))
             images += _collect(message.get("content"), texts)
     elif protocol is Protocol.CHAT:
         for message in body.get("messages") or []:
             messages += 1
             texts.append(str(message.get("role") or ""))
+            if message.get("name"):
+                texts.append(str(message["name"]))
+                named += 1
             images += _collect(message.get("content"), texts)
             for call in message.get("tool_calls") or []:
                 fn = call.get("function") or {}
@@ -92,15 +97,16 @@ def count_tokens(body: dict, *, protocol: Protocol) -> int:
     else:
         if body.get("instructions"):
             messages += 1
-            texts.append(str(body["instructions"]))
+            texts += ["system", str(body["instructions"])]
         items = body.get("input")
-        for item in [items] if isinstance(items, str) else items or []:
+        for item in [{"role": "user", "content": items}] if isinstance(items, str) else items or []:
             messages += 1
+            texts.append(str(item.get("role") or ""))
             images += _collect(item, texts)
     for tool in body.get("tools") or []:
         texts.append(orjson.dumps(tool).decode())
     total = sum(count_text(text) for text in texts)
-    return total + TOKENS_PER_MESSAGE * messages + REPLY_PRIMING + IMAGE_TOKENS * images
+    return total + TOKENS_PER_MESSAGE * messages + TOKENS_PER_NAME * named + REPLY_PRIMING + IMAGE_TOKENS * images
 
 
 _TEXT_FIELDS = ("text", "thinking", "arguments", "output", "refusal", "name")
