@@ -6,10 +6,11 @@ itself downloads its vocabularies on first use, so the vocabulary is read instea
 official file — nothing is fetched at run time, and a corrupted or altered copy is refused.
 
 How exact: the text of every message is encoded exactly; the framing follows OpenAI's published rule for
-chat models (3 tokens per message and its role, 1 more for a ``name``, 3 to prime the reply), which matches the ``prompt_tokens`` OpenAI bills
-for text-only chats. Tool definitions are counted as their JSON (OpenAI's own rendering is unpublished:
-expect ±10 % there), each image as ``IMAGE_TOKENS``. For models with other tokenizers (Llama, Qwen,
-Mistral on vLLM or Ollama) the figure is an estimate, typically within 10–20 %.
+chat models (3 tokens per message plus its role, 1 more for a ``name``, 3 to prime the reply), which gives
+the ``prompt_tokens`` OpenAI bills for text-only chats (the cookbook's example: 124, as billed by gpt-4o).
+Tool definitions are counted as their JSON (OpenAI's own rendering is unpublished: expect ±10 % there),
+each image as ``IMAGE_TOKENS``. For models with other tokenizers (Claude, Llama, Qwen, Mistral) the figure
+is an estimate, typically within 10–20 %.
 """
 
 from __future__ import annotations
