@@ -12,11 +12,13 @@ carries no meaning the target could act on:
   editing: the chat upstream simply receives the whole context).
 
 ``max_tokens`` absent from a chat request becomes ``DEFAULT_MAX_TOKENS`` (Anthropic requires one).
-``reasoning_effort`` ⇄ ``thinking.budget_tokens`` follow the table below.
+``reasoning_effort`` ⇄ ``thinking.budget_tokens`` follow the table below; Anthropic's ``adaptive`` thinking
+sends no effort (the chat model's default applies). Tool-call ids are made safe for Anthropic (``tool_id``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -43,6 +45,15 @@ def refuse_unknown(body: JSON, known: frozenset[str], protocol: str) -> None:
     for name in body:
         if name not in known:
             raise refuse(name, f"is not a {protocol} field this gateway can translate")
+
+
+# Anthropic accepts tool ids of [a-zA-Z0-9_-] only; some OpenAI-compatible servers mint ids such as
+# "functions.get_weather:0". The same id always maps to the same safe id, so calls still meet their results.
+_UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def tool_id(value: Any) -> str:
+    return _UNSAFE_ID.sub("_", value) if isinstance(value, str) and value else "toolu_missing"
 
 
 # ------------------------------------------------------------------------------------------- chat -> messages
@@ -124,7 +135,7 @@ def _chat_messages_to_anthropic(messages: Any) -> tuple[list[JSON] | str | None,
                 continue
         elif role == "tool":
             content = _tool_result_content(message.get("content"), where)
-            blocks = [{"type": "tool_result", "tool_use_id": message.get("tool_call_id"), "content": content}]
+            blocks = [{"type": "tool_result", "tool_use_id": tool_id(message.get("tool_call_id")), "content": content}]
         else:
             raise refuse(f"{where}.role", f"role {role!r} is not supported")
         anthropic_role = "assistant" if role == "assistant" else "user"
@@ -207,7 +218,7 @@ def _assistant_content(message: JSON, where: str) -> list[JSON]:
         blocks.append(
             {
                 "type": "tool_use",
-                "id": call.get("id"),
+                "id": tool_id(call.get("id")),
                 "name": fn.get("name"),
                 "input": _parse_arguments(fn.get("arguments"), f"{where}.tool_calls[{j}].function.arguments"),
             }

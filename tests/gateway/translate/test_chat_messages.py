@@ -298,3 +298,18 @@ def test_a_pdf_file_part_becomes_a_document_block_and_back():
     }
     back = to_chat(messages=[{"role": "user", "content": [block]}])["messages"][0]["content"][0]
     assert back["file"]["file_data"] == "data:application/pdf;base64,JVBERi0="
+
+
+def test_tool_ids_anthropic_would_reject_are_made_safe_on_both_the_call_and_its_result():
+    messages = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "functions.get:0", "type": "function", "function": {"name": "get", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "functions.get:0", "content": "ok"},
+    ]
+    out = to_messages(messages=messages)["messages"]
+    assert out[0]["content"][0]["id"] == out[1]["content"][0]["tool_use_id"] == "functions_get_0"
