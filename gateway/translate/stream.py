@@ -26,6 +26,25 @@ DONE = "[DONE]"
 Event = tuple[str | None, Any]  # (SSE event name, payload dict | DONE)
 
 
+class ToolSlots:
+    """Which tool call a chat ``tool_calls`` fragment belongs to. Calls are told apart by ``index`` and
+    also by ``id``: some OpenAI-compatible servers send parallel calls all at index 0, each with its id."""
+
+    def __init__(self) -> None:
+        self.latest: dict[Any, int] = {}  # the chat index -> the newest call (slot) seen at it
+        self.ids: list[Any] = []
+
+    def slot(self, call: JSON) -> tuple[int, bool]:
+        """(slot of the call this fragment continues or starts, whether it starts a new one)."""
+        index = call.get("index", len(self.ids))
+        slot, call_id = self.latest.get(index), call.get("id")
+        if slot is None or (call_id and self.ids[slot] and call_id != self.ids[slot]):
+            self.ids.append(call_id)
+            slot = self.latest[index] = len(self.ids) - 1
+            return slot, True
+        return slot, False
+
+
 class MessagesToChat:
     """Anthropic Messages events -> Chat Completions chunks."""
 
@@ -128,7 +147,8 @@ class ChatToMessages:
         self.started = self.done = False
         self.open: str | None = None  # "text" | "thinking" | "tool:<chat index>"
         self.index = -1
-        self.tool_blocks: dict[int, int] = {}  # chat tool index -> Anthropic block index
+        self.slots = ToolSlots()
+        self.tool_blocks: dict[int, int] = {}  # tool slot -> Anthropic block index
         self.stop: str | None = None
 
     def feed(self, name: str | None, payload: Any) -> list[Event]:
@@ -207,10 +227,10 @@ class ChatToMessages:
         return out
 
     def _tool(self, call: JSON) -> list[Event]:
-        position = call.get("index", len(self.tool_blocks))
+        position, new = self.slots.slot(call)
         fn = call.get("function") or {}
         out: list[Event] = []
-        if position not in self.tool_blocks:
+        if new:
             block = {
                 "type": "tool_use",
                 "id": call.get("id") or new_id("toolu_"),

@@ -16,7 +16,7 @@ from .base import JSON, Protocol, Usage, new_id, now
 from .chat_messages_response import chat_id
 from .errors import error_payload
 from .responses import function_call_item, message_item, reasoning_item, response_object
-from .stream import DONE, Event
+from .stream import DONE, Event, ToolSlots
 
 
 class ChatToResponses:
@@ -31,7 +31,8 @@ class ChatToResponses:
         self.output: list[JSON] = []
         self.item: JSON | None = None  # the open output item
         self.text = ""  # what the open item has accumulated
-        self.calls: dict[int, JSON] = {}  # chat tool index -> its function_call item
+        self.slots = ToolSlots()
+        self.calls: dict[int, JSON] = {}  # tool slot -> its function_call item
         self.finish: str | None = None
 
     def event(self, kind: str, **fields: Any) -> Event:
@@ -112,10 +113,10 @@ class ChatToResponses:
         return [*out, delta]
 
     def _call(self, call: JSON) -> list[Event]:
-        position = call.get("index", len(self.calls))
+        position, new = self.slots.slot(call)
         fn = call.get("function") or {}
         out: list[Event] = []
-        if position not in self.calls:
+        if new:
             item = function_call_item(
                 new_id("fc_"), call.get("id") or new_id("call_"), fn.get("name") or "", "", "in_progress"
             )

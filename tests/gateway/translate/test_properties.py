@@ -21,7 +21,7 @@ from .answers import AS, Answer, meaning
 from .streams import ASSEMBLE, UPSTREAM, translate_stream
 
 PAIRS = [pytest.param(s, t, id=f"{s}-to-{t}") for s, t in itertools.permutations(Protocol, 2)]
-FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 name = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)

@@ -223,3 +223,24 @@ def test_a_responses_stream_translated_for_an_anthropic_client_reads_in_the_anth
 def test_the_sse_helper_encodes_like_the_translator():
     events = messages_stream(as_messages(Answer(text="hi")))
     assert parse_sse(sse_bytes(events, MESSAGES)) == events
+
+
+def test_parallel_calls_sent_all_at_index_zero_are_still_told_apart_by_their_ids():
+    head = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+
+    def call(**fields):
+        return None, {
+            **head,
+            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, **fields}]}, "finish_reason": None}],
+        }
+
+    upstream = [
+        call(id="a", type="function", function={"name": "f", "arguments": '{"x":'}),
+        call(function={"arguments": " 1}"}),
+        call(id="b", type="function", function={"name": "g", "arguments": "{}"}),
+        (None, {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+    ]
+    message = assemble_messages(translate_stream(upstream, CHAT, MESSAGES)[0])
+    assert [(b["id"], b["name"], b["input"]) for b in message["content"]] == [("a", "f", {"x": 1}), ("b", "g", {})]
+    response = translate_stream(upstream, CHAT, RESPONSES)[0][-1][1]["response"]
+    assert [(i["call_id"], i["arguments"]) for i in response["output"]] == [("a", '{"x": 1}'), ("b", "{}")]
