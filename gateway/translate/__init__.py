@@ -1,14 +1,14 @@
 """Translation between OpenAI Chat Completions, Anthropic Messages and the OpenAI Responses API.
 
 Pure functions, no I/O: request bodies, non-streamed answers, SSE streams event by event, usage and
-errors. Chat Completions is the hub: Chat ⇄ Messages and Chat ⇄ Responses are written out
-(``chat_messages*.py``, ``responses.py``, ``stream*.py``); Responses ⇄ Messages is the two steps
-composed. Whatever cannot be mapped raises ``TranslationError`` naming the field (the gateway answers
-400); nothing meaningful is dropped silently — what is knowingly left out is listed in each module.
+errors. Chat Completions is the hub: Chat ⇄ Messages and Chat ⇄ Responses are written out; Responses ⇄
+Messages is the two steps composed. Whatever cannot be mapped raises ``TranslationError`` naming the
+field (the gateway answers 400); nothing meaningful is dropped silently — what is knowingly left out is
+listed in each module's docstring.
 
-Modules: ``base`` (protocols, usage, stop reasons), ``chat_messages`` (requests), ``chat_messages_response``
-and ``responses`` (answers, and Responses requests), ``stream`` / ``stream_responses`` (SSE), ``errors``,
-``tokens`` (offline count_tokens).
+Modules: ``base`` (protocols, usage, stop reasons), ``chat_messages`` / ``messages_chat`` (requests),
+``chat_messages_response`` (answers), ``responses`` (Responses requests and answers), ``stream`` /
+``stream_responses`` (SSE), ``errors``, ``tokens`` (offline count_tokens).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import chat_messages, chat_messages_response, responses
+from . import chat_messages, chat_messages_response, messages_chat, responses
 from .base import DEFAULT_MAX_TOKENS, Protocol, TranslationError, Usage
 from .errors import translate_error
 from .stream import ChatToMessages, MessagesToChat, Passthrough, encode, parse
@@ -38,7 +38,7 @@ CHAT, MESSAGES, RESPONSES = Protocol.CHAT, Protocol.MESSAGES, Protocol.RESPONSES
 
 _REQUESTS: dict[tuple[Protocol, Protocol], Callable[[dict], dict]] = {
     (CHAT, MESSAGES): chat_messages.chat_to_messages_request,
-    (MESSAGES, CHAT): chat_messages.messages_to_chat_request,
+    (MESSAGES, CHAT): messages_chat.messages_to_chat_request,
     (RESPONSES, CHAT): responses.responses_to_chat_request,
     (CHAT, RESPONSES): responses.chat_to_responses_request,
 }
