@@ -49,7 +49,11 @@ class ChatToResponses:
             return []
         if "error" in payload:
             self.done = True
-            return [self.event("error", **error_payload(payload["error"], Protocol.RESPONSES))]
+            error = error_payload(payload["error"], Protocol.RESPONSES)
+            failed = response_object(self.id, self.model, self.output, self.usage, False, status="failed")
+            failed["error"] = {"code": error["code"], "message": error["message"]}
+            # The SDKs raise on "error"; Codex reads why a turn failed from response.failed.
+            return [self.event("error", **error), self.event("response.failed", response=failed)]
         out = self._start(payload.get("id"))
         if payload.get("usage"):
             self.usage.absorb_chat(payload["usage"])

@@ -244,3 +244,15 @@ def test_parallel_calls_sent_all_at_index_zero_are_still_told_apart_by_their_ids
     assert [(b["id"], b["name"], b["input"]) for b in message["content"]] == [("a", "f", {"x": 1}), ("b", "g", {})]
     response = translate_stream(upstream, CHAT, RESPONSES)[0][-1][1]["response"]
     assert [(i["call_id"], i["arguments"]) for i in response["output"]] == [("a", '{"x": 1}'), ("b", "{}")]
+
+
+def test_an_upstream_error_mid_stream_fails_a_responses_stream_with_error_and_response_failed():
+    upstream = [
+        *chat_stream(as_chat(Answer(text="hello")))[:3],
+        (None, {"error": {"message": "boom", "type": "server_error"}}),
+    ]
+    events, _ = translate_stream(upstream, CHAT, RESPONSES)
+    assert [n for n, _ in events][-2:] == ["error", "response.failed"]
+    assert events[-2][1]["message"] == "boom"
+    failed = events[-1][1]["response"]
+    assert failed["status"] == "failed" and failed["error"]["message"] == "boom"
