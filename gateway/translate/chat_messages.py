@@ -9,8 +9,9 @@ left out, because it carries no meaning the target could act on:
 - a message's ``name``, an image's ``detail`` and a function's ``strict`` flag (hints with no
   counterpart every Anthropic-compatible server accepts);
 - ``stream_options`` (the gateway always asks for usage), ``store``, ``metadata`` other than the user id,
-  ``verbosity`` and ``prompt_cache_key``; Anthropic ``context_management`` (server-side context editing:
-  the chat upstream simply receives the whole context).
+  ``verbosity`` and the ``prompt_cache_*`` hints; Anthropic ``context_management`` (server-side context
+  editing: the chat upstream simply receives the whole context) and the top-level ``cache_control``,
+  ``speed`` and ``inference_geo`` hints (about Anthropic's own caching, serving speed and region).
 
 ``max_tokens`` absent from a chat request becomes ``DEFAULT_MAX_TOKENS`` (Anthropic requires one).
 ``reasoning_effort`` ⇄ ``thinking.budget_tokens`` follow ``EFFORT_BUDGET``; Anthropic's ``adaptive``
@@ -28,17 +29,19 @@ import orjson
 from .base import DEFAULT_MAX_TOKENS, JSON, refuse
 
 # reasoning_effort -> thinking budget, and back (a budget maps to the smallest effort that covers it).
-EFFORT_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+EFFORT_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 24576}
 # Every field a request may carry; anything else is refused by name rather than dropped unseen.
 CHAT_FIELDS = frozenset(
     "model messages max_tokens max_completion_tokens temperature top_p top_k stop user safety_identifier stream"
     " stream_options tools tool_choice parallel_tool_calls reasoning_effort response_format n presence_penalty"
     " frequency_penalty logit_bias logprobs top_logprobs seed audio prediction web_search_options modalities"
-    " functions function_call service_tier store metadata prompt_cache_key verbosity".split()
+    " functions function_call service_tier store metadata prompt_cache_key prompt_cache_retention"
+    " prompt_cache_options verbosity".split()
 )
 MESSAGES_FIELDS = frozenset(
     "model messages system max_tokens temperature top_p top_k stop_sequences metadata stream tools tool_choice"
-    " thinking output_config output_format service_tier container mcp_servers context_management".split()
+    " thinking output_config output_format service_tier container mcp_servers context_management cache_control"
+    " speed inference_geo".split()
 )
 
 

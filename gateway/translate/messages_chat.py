@@ -55,7 +55,8 @@ def messages_to_chat_request(body: JSON) -> JSON:
         out["reasoning_effort"] = next((e for e, b in EFFORT_BUDGET.items() if b >= budget), "high")
     config = body.get("output_config") or {}
     if config.get("effort"):
-        out["reasoning_effort"] = "high" if config["effort"] == "max" else config["effort"]
+        # Anthropic's scale goes past "high" ("xhigh", "max"); "high" is the top every chat server accepts.
+        out["reasoning_effort"] = "high" if config["effort"] in ("xhigh", "max") else config["effort"]
     fmt = config.get("format") or body.get("output_format")
     if fmt:
         if fmt.get("type") != "json_schema":

@@ -9,7 +9,8 @@ is the only one that knows Responses items. Contract:
 - ``text.format`` ⇄ ``response_format``, ``reasoning.effort`` ⇄ ``reasoning_effort``,
   ``max_output_tokens`` ⇄ ``max_completion_tokens``;
 - nothing is stored: ``previous_response_id``, ``conversation``, ``item_reference`` and ``background``
-  are refused; ``store`` is accepted and not honoured; ``include`` and ``metadata`` are ignored;
+  are refused; ``store`` is accepted and not honoured; ``include``, ``metadata``, the ``prompt_cache_*``
+  hints and ``context_management`` (server-side compaction: the upstream gets the whole context) are ignored;
 - built-in tools (web_search, file_search, computer, custom, mcp …) are refused by name.
 """
 
@@ -23,7 +24,8 @@ from .chat_messages import refuse_unknown
 RESPONSES_FIELDS = frozenset(
     "model input instructions max_output_tokens temperature top_p stream tools tool_choice parallel_tool_calls"
     " reasoning text store metadata include user safety_identifier prompt_cache_key service_tier truncation"
-    " previous_response_id conversation background prompt top_logprobs stream_options max_tool_calls".split()
+    " previous_response_id conversation background prompt top_logprobs stream_options max_tool_calls"
+    " prompt_cache_retention prompt_cache_options context_management".split()
 )
 _STATEFUL = ("previous_response_id", "conversation", "background", "prompt")
 

@@ -313,3 +313,13 @@ def test_tool_ids_anthropic_would_reject_are_made_safe_on_both_the_call_and_its_
     ]
     out = to_messages(messages=messages)["messages"]
     assert out[0]["content"][0]["id"] == out[1]["content"][0]["tool_use_id"] == "functions_get_0"
+
+
+def test_anthropic_hints_without_meaning_for_a_chat_model_are_accepted_and_left_out():
+    body = to_chat(cache_control={"type": "ephemeral"}, speed="fast", context_management={"edits": []})
+    assert not {"cache_control", "speed", "context_management"} & set(body)
+
+
+def test_effort_above_high_becomes_high_for_a_chat_model():
+    assert to_chat(output_config={"effort": "max"})["reasoning_effort"] == "high"
+    assert to_messages(reasoning_effort="xhigh")["thinking"]["budget_tokens"] == 24576
