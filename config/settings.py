@@ -372,3 +372,19 @@ KEYGATE_MAX_RESPONSE_BYTES = env.int("KEYGATE_MAX_RESPONSE_BYTES", default=64 * 
 
 KEYGATE_METRICS_TOKEN = env.str("KEYGATE_METRICS_TOKEN", default="")
 KEYGATE_USAGE_RETENTION_DAYS = env.int("KEYGATE_USAGE_RETENTION_DAYS", default=90)
+
+# Leaked keys (SECURITY.md, "Leaked keys"): GitHub secret scanning and the public report endpoint.
+# GitHub's partner batches are signed; the signing keys are fetched from this URL (cached by
+# identifier, re-fetched at most once a minute) — point it elsewhere for tests or air-gapped mirrors.
+KEYGATE_GITHUB_SCANNING_KEYS_URL = env.str(
+    "KEYGATE_GITHUB_SCANNING_KEYS_URL", default="https://api.github.com/meta/public_keys/secret_scanning"
+)
+# Organisation webhooks (secret_scanning_alert): the webhook's secret, and a token that may read
+# secret-scanning alerts, used only against KEYGATE_GITHUB_API_URL (never a URL from a payload).
+KEYGATE_GITHUB_WEBHOOK_SECRET = env.str("KEYGATE_GITHUB_WEBHOOK_SECRET", default="")
+KEYGATE_GITHUB_TOKEN = env.str("KEYGATE_GITHUB_TOKEN", default="")
+KEYGATE_GITHUB_API_URL = env.str("KEYGATE_GITHUB_API_URL", default="https://api.github.com").rstrip("/")
+# POST /security/report-leak: reports per client address per minute (counted before any work).
+KEYGATE_LEAK_REPORTS_PER_MINUTE = env.int("KEYGATE_LEAK_REPORTS_PER_MINUTE", default=10)
+# Largest body the /security/ endpoints read (a GitHub batch of 1,000 tokens is ~250 KB).
+KEYGATE_SECURITY_MAX_BODY_BYTES = env.int("KEYGATE_SECURITY_MAX_BODY_BYTES", default=1024 * 1024)
