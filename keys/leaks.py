@@ -21,9 +21,10 @@ Cost, in order, so garbage is free and forgeries are cheap:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -48,10 +49,11 @@ class Verdict(StrEnum):
     REVOKED = "revoked"  # a live key of this installation: revoked now
     ALREADY_REVOKED = "already_revoked"  # one of ours, revoked before: nothing to do
     NOT_OURS = "not_ours"  # garbage, another product's or installation's, or a forgery
+    UNDECIDED = "undecided"  # not verified within the time budget: nothing done, ask again
 
     @property
     def is_ours(self) -> bool:
-        return self is not Verdict.NOT_OURS
+        return self in (Verdict.REVOKED, Verdict.ALREADY_REVOKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +71,19 @@ def classify(raw: object) -> crypto.ParsedKey | None:
     return crypto.parse_key(raw, settings.KEYGATE_KEY_PREFIX) if isinstance(raw, str) else None
 
 
-def revoke_leaked(findings: Sequence[Finding], *, via: str, ip: str | None = None) -> list[Verdict]:
+def revoke_leaked(
+    findings: Sequence[Finding], *, via: str, ip: str | None = None, budget: float | None = None
+) -> list[Verdict]:
     """Revoke every live key of this installation among ``findings``; one verdict per finding.
 
     ``via`` is the audit trail's actor label ("secret scanning", "leak report", "keys scan").
     A key already revoked is a no-op, not an error; a key reported twice in one call is revoked
     once, with the first finding's url and source. Garbage costs no query; a string that
     passes the checksum costs a share of one query, and one argon2 verify if its public id exists.
+
+    ``budget`` (seconds) bounds the argon2 work for callers that must answer in time: keys not
+    verified by then are :attr:`Verdict.UNDECIDED` (nothing done to them; call again, e.g. in the
+    background). Live keys are verified before revoked ones, so the budget goes where it matters.
     """
     parsed = [classify(finding.raw) for finding in findings]
     public_ids = sorted({p.public_id for p in parsed if p is not None})
@@ -83,33 +91,52 @@ def revoke_leaked(findings: Sequence[Finding], *, via: str, ip: str | None = Non
     for start in range(0, len(public_ids), _LOOKUP_CHUNK):
         chunk = public_ids[start : start + _LOOKUP_CHUNK]
         stored.update((key.public_id, key) for key in APIKey.objects.filter(public_id__in=chunk))
-    candidates = sorted({p.raw for p in parsed if p is not None and p.public_id in stored})
-    genuine = _verified(candidates, stored)
+    candidates = sorted(
+        {p.raw for p in parsed if p is not None and p.public_id in stored},
+        key=lambda raw: stored[_public_id(raw)].is_revoked,  # live keys first
+    )
+    genuine, undecided = _verified(candidates, stored, budget)
 
     verdicts: list[Verdict] = []
     done: dict[str, Verdict] = {}
-    for finding, key_parts in zip(findings, parsed, strict=True):
-        if key_parts is None or key_parts.raw not in genuine:
-            verdicts.append(Verdict.NOT_OURS)
-            continue
-        if key_parts.raw not in done:
-            done[key_parts.raw] = _revoke(stored[key_parts.public_id], finding, via=via, ip=ip)
-        verdicts.append(done[key_parts.raw])
+    # One commit for the whole batch (each revocation is a savepoint inside it): a commit costs
+    # more than the revocation itself, and the argon2 work is already done, so the write lock is
+    # held only for the quick part.
+    with transaction.atomic() if genuine else contextlib.nullcontext():
+        for finding, key_parts in zip(findings, parsed, strict=True):
+            if key_parts is not None and key_parts.raw in undecided:
+                verdicts.append(Verdict.UNDECIDED)
+                continue
+            if key_parts is None or key_parts.raw not in genuine:
+                verdicts.append(Verdict.NOT_OURS)
+                continue
+            if key_parts.raw not in done:
+                done[key_parts.raw] = _revoke(stored[key_parts.public_id], finding, via=via, ip=ip)
+            verdicts.append(done[key_parts.raw])
     return verdicts
 
 
-def _verified(candidates: list[str], stored: dict[str, APIKey]) -> set[str]:
-    """The candidates whose whole key matches the stored argon2id hash."""
+def _public_id(raw: str) -> str:
+    return raw[-crypto.BODY_LENGTH : -crypto.BODY_LENGTH + crypto.PUBLIC_ID_LENGTH]
+
+
+def _verified(candidates: list[str], stored: dict[str, APIKey], budget: float | None) -> tuple[set[str], set[str]]:
+    """``(genuine, undecided)``: the candidates whose whole key matches the stored argon2id hash,
+    and those not checked within ``budget`` seconds (None: no limit)."""
     hasher = services.get_hasher()
 
     def check(raw: str) -> bool:
-        key = stored[raw[-crypto.BODY_LENGTH : -crypto.BODY_LENGTH + crypto.PUBLIC_ID_LENGTH]]
-        return crypto.verify_key_hash(hasher, key.key_hash, raw)
+        return crypto.verify_key_hash(hasher, stored[_public_id(raw)].key_hash, raw)
 
-    if len(candidates) <= 1:
-        return {raw for raw in candidates if check(raw)}
-    with ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="leak-verify") as pool:
-        return {raw for raw, ok in zip(candidates, pool.map(check, candidates), strict=True) if ok}
+    if len(candidates) <= 1 and budget is None:
+        return {raw for raw in candidates if check(raw)}, set()
+    pool = ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="leak-verify")
+    futures = {pool.submit(check, raw): raw for raw in candidates}
+    done, _ = wait(futures, timeout=budget)
+    # Unstarted checks are cancelled; the few running finish in their threads, unused.
+    pool.shutdown(wait=False, cancel_futures=True)
+    genuine = {futures[future] for future in done if future.result()}
+    return genuine, {raw for future, raw in futures.items() if future not in done}
 
 
 def _revoke(key: APIKey, finding: Finding, *, via: str, ip: str | None) -> Verdict:

@@ -5,7 +5,8 @@ Keygate key of this installation's prefix is reported and no database is touched
 ``--revoke`` is given, when the live keys found go through :func:`keys.leaks.revoke_leaked`
 like every other leak. Output: ``path:line:column: <masked key>`` per finding (never the key),
 or SARIF 2.1.0 (``--format sarif``) for code-scanning tools. Exit status 1 when anything was
-found, 0 otherwise — what a pre-commit hook needs (SECURITY.md has the recipe).
+found, 0 otherwise — what a pre-commit hook needs (SECURITY.md has the recipe). The same scan
+runs without Django as ``python -m keys.scan PATH…`` (no settings, no database; no ``--revoke``).
 
 Fast enough for a hook on a large tree: each file is read as bytes and skipped after one
 substring search unless it holds the prefix (no decoding, no line splitting);
@@ -14,6 +15,7 @@ substring search unless it holds the prefix (no decoding, no line splitting);
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -139,9 +141,13 @@ def sarif(hits: list[Hit]) -> dict[str, Any]:
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> int:
-    """The ``scan`` sub-command; returns the exit status (1 when a key was found)."""
+    """The ``scan`` sub-command; returns the exit status (1 when a key was found).
+
+    ``stdout``/``stderr`` take one line per ``write`` (Django's OutputWrapper ends each line).
+    """
     errors: list[str] = []
-    hits = scan(options["paths"], settings.KEYGATE_KEY_PREFIX, sys.stdin.buffer, errors)
+    prefix = options.get("prefix") or settings.KEYGATE_KEY_PREFIX
+    hits = scan(options["paths"], prefix, sys.stdin.buffer, errors)
     for error in errors:
         stderr.write(f"cannot read {error}")
     if options["format"] == "sarif":
@@ -149,7 +155,7 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> int:
     else:
         for hit in hits:
             stdout.write(f"{hit.path}:{hit.line}:{hit.column}: {hit.masked}")
-    if options["revoke"] and hits:
+    if options.get("revoke") and hits:
         from keys import leaks  # the database only when asked to revoke
 
         findings = [leaks.Finding(hit.key.raw, url=f"{hit.path}:{hit.line}", source="keys scan") for hit in hits]
@@ -160,3 +166,26 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> int:
     elif hits:
         stderr.write(f"{len(hits)} Keygate key(s) found: revoke them (keys scan --revoke) and replace them")
     return 1 if hits else 0
+
+
+class _Lines:
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        print(text, file=self.stream)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m keys.scan PATH…``: the same scan without Django, a database or settings (for
+    a pre-commit hook in any repository); the prefix from ``--prefix`` or ``KEYGATE_KEY_PREFIX``."""
+    parser = argparse.ArgumentParser(prog="python -m keys.scan", description="Find Keygate keys in files.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files, directories (recursively) or - for stdin")
+    parser.add_argument("--format", choices=("text", "sarif"), default="text", help="text (default) or SARIF 2.1.0")
+    parser.add_argument("--prefix", default=os.environ.get("KEYGATE_KEY_PREFIX", "sk-kg"), type=crypto.validate_prefix)
+    options = vars(parser.parse_args(argv))
+    return run(options, _Lines(sys.stdout), _Lines(sys.stderr))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

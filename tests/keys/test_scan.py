@@ -149,3 +149,25 @@ def test_as_a_pre_commit_hook_the_command_exits_1_on_a_key_and_0_without(tmp_pat
     assert (found.returncode, nothing.returncode) == (1, 0), found.stderr
     assert f"{dirty}:1:8: sk-kg-" in found.stdout
     assert not (tmp_path / "unused.sqlite3").exists()  # no database needed to scan
+
+
+def test_python_m_keys_scan_needs_no_django_settings_or_database(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEYGATE_", "DATABASE_"))}
+    ours, theirs = crypto.generate_key("sk-kg")[1], crypto.generate_key("sk-acme")[1]
+    (tmp_path / "a.env").write_text(f"A={ours}\nB={theirs}\n")
+
+    default = subprocess.run(
+        [sys.executable, "-m", "keys.scan", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    other = subprocess.run(
+        [sys.executable, "-m", "keys.scan", "--prefix", "sk-acme", "--format", "sarif", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert default.returncode == 1, default.stderr
+    assert default.stdout == f"{tmp_path / 'a.env'}:1:3: {ours[:18]}…{ours[-4:]}\n"
+    assert other.returncode == 1
+    assert json.loads(other.stdout)["runs"][0]["results"][0]["message"]["text"].startswith("Keygate key sk-acme-")

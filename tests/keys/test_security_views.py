@@ -379,3 +379,21 @@ def test_reports_are_rate_limited_per_address_before_any_work(client, settings, 
     assert statuses == [202, 202, 202, 429, 429, 429]
     assert other == 202
     assert len(processed) == 4
+
+
+def test_live_keys_not_verified_within_the_budget_are_left_out_and_revoked_in_the_background(
+    client, github, settings, make_key, monkeypatch
+) -> None:
+    settings.KEYGATE_ARGON2 = {"time_cost": 2, "memory_cost_kib": 19 * 1024, "parallelism": 1}  # ~36 ms a verify
+    monkeypatch.setattr(security, "PARTNER_VERIFY_BUDGET", 0.001)  # less than one verify
+    raws = [make_key(name=f"live{i}")[1] for i in range(6)]
+
+    response = _post_signed(client, github, _batch(*raws, "garbage"))
+
+    answered = {item["token_hash"]: item["label"] for item in response.json()}
+    assert response.status_code == 200
+    assert answered[secret_scanning.token_hash("garbage")] == "false_positive"
+    assert len(answered) < 7  # some live keys were still being verified
+    assert all(answered.get(secret_scanning.token_hash(raw), "true_positive") == "true_positive" for raw in raws)
+    _wait_for_reports()
+    assert APIKey.objects.filter(revoked_at__isnull=True).count() == 0
