@@ -171,3 +171,44 @@ def test_python_m_keys_scan_needs_no_django_settings_or_database(tmp_path) -> No
     assert default.stdout == f"{tmp_path / 'a.env'}:1:3: {ours[:18]}…{ours[-4:]}\n"
     assert other.returncode == 1
     assert json.loads(other.stdout)["runs"][0]["results"][0]["message"]["text"].startswith("Keygate key sk-acme-")
+
+
+def _documented_hook() -> str:
+    text = (ROOT / "SECURITY.md").read_text()
+    start = text.index("```sh\n#!/bin/sh\n# Refuse a commit that adds a Keygate key.")
+    return text[start + len("```sh\n") : text.index("```", start + 6)]
+
+
+def test_the_pre_commit_hook_in_security_md_refuses_a_commit_that_adds_a_key(tmp_path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEYGATE_", "GIT_"))},
+        "KEYGATE": str(ROOT),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True)
+
+    git("init", "-q")
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(_documented_hook())
+    hook.chmod(0o755)
+    (repo / "app.py").write_text("print('hi')\n")
+    git("add", "app.py")
+    clean = git("commit", "-qm", "clean")
+    (repo / "app.py").write_text(f"KEY = '{crypto.generate_key('sk-kg')[1]}'\n")
+    git("add", "app.py")
+    dirty = git("commit", "-qm", "dirty")
+    (repo / "app.py").write_text("import os\nKEY = os.environ['KEY']\n")  # removing the key is fine
+    git("add", "app.py")
+    fixed = git("commit", "-qm", "fixed")
+
+    assert clean.returncode == 0, clean.stderr
+    assert dirty.returncode != 0 and "Keygate key in the staged changes" in dirty.stdout + dirty.stderr
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
