@@ -128,7 +128,9 @@ def _verified(candidates: list[str], stored: dict[str, APIKey], budget: float | 
     def check(raw: str) -> bool:
         return crypto.verify_key_hash(hasher, stored[_public_id(raw)].key_hash, raw)
 
-    if len(candidates) <= 1 and budget is None:
+    if not candidates:
+        return set(), set()
+    if len(candidates) == 1 and budget is None:
         return {raw for raw in candidates if check(raw)}, set()
     pool = ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="leak-verify")
     futures = {pool.submit(check, raw): raw for raw in candidates}

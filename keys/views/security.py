@@ -15,6 +15,7 @@ Bad input is a 4xx JSON answer with an ``error`` field, never a 500.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -61,6 +62,7 @@ def _post_json(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpReq
     """CSRF-exempt, POST only (405 JSON otherwise), body bounded (413) before it is read."""
 
     @csrf_exempt
+    @functools.wraps(view)
     def wrapper(request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
             return _error(405, "use POST", Allow="POST")
@@ -75,8 +77,6 @@ def _post_json(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpReq
             return _error(413, f"the body is larger than {limit} bytes")
         return view(request)
 
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
     return wrapper
 
 
