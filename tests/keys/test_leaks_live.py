@@ -45,15 +45,20 @@ def leaky(
 
 def _refused_after(live: LiveKeygate, key: str, leak: callable) -> tuple[float, list[int]]:
     """Call the gateway with ``key`` until it is refused; ``leak()`` reports it meanwhile.
-    Returns the seconds from the report's answer to the first refusal, and the statuses seen."""
-    statuses: list[tuple[float, int]] = []
+
+    Returns how long after the report's answer a request *sent* then was still accepted (0 if
+    none was; send times, so a slow answer on a loaded machine does not count against the bound),
+    and the statuses seen.
+    """
+    statuses: list[tuple[float, int]] = []  # (sent at, status)
     stop = threading.Event()
 
     def keep_calling() -> None:
-        with httpx.Client(base_url=live.url, headers={"authorization": f"Bearer {key}"}, timeout=5) as client:
+        with httpx.Client(base_url=live.url, headers={"authorization": f"Bearer {key}"}, timeout=10) as client:
             while not stop.is_set():
+                sent = time.time()
                 status = client.post("/v1/chat/completions", json=CHAT).status_code
-                statuses.append((time.time(), status))
+                statuses.append((sent, status))
                 if status == 401:
                     return
                 time.sleep(0.01)
@@ -61,17 +66,18 @@ def _refused_after(live: LiveKeygate, key: str, leak: callable) -> tuple[float, 
     caller = threading.Thread(target=keep_calling, daemon=True)
     caller.start()
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while len(statuses) < 4 and time.monotonic() < deadline:  # cached as valid in both workers
             time.sleep(0.01)
         leak()
         answered = time.time()
-        caller.join(timeout=BOUND + 5)
+        caller.join(timeout=BOUND + 15)
     finally:
         stop.set()
-    refused = next((at for at, status in statuses if status == 401), None)
-    assert refused is not None, "the leaked key was still accepted"
-    return refused - answered, [status for _, status in statuses]
+    seen = [status for _, status in statuses]
+    assert 401 in seen, f"the leaked key was still accepted; statuses {seen}"
+    accepted_after = max((sent - answered for sent, status in statuses if status == 200), default=0.0)
+    return max(accepted_after, 0.0), seen
 
 
 def test_a_key_in_a_signed_github_batch_is_refused_everywhere_within_a_second(leaky, github) -> None:
@@ -91,14 +97,12 @@ def test_a_key_in_a_signed_github_batch_is_refused_everywhere_within_a_second(le
 
     delay, statuses = _refused_after(leaky, key, leak)
 
-    print(
-        f"\nGitHub batch → refused {delay * 1000:.0f} ms after Keygate answered GitHub (negative: before the answer arrived)"
-    )
+    print(f"\nGitHub batch → a request sent {delay * 1000:.0f} ms after Keygate answered was the last accepted")
     assert answers[0].status_code == 200, answers[0].text
     assert answers[0].json() == [
         {"token_hash": secret_scanning.token_hash(key), "token_type": "keygate", "label": "true_positive"}
     ]
-    assert set(statuses) == {200, 401}
+    assert set(statuses) == {200, 401}, statuses
     assert delay <= BOUND
     assert leaky.post("/v1/chat/completions", key="bystander", json=CHAT).status_code == 200
     assert key not in leaky.server.logs()
@@ -113,7 +117,7 @@ def test_a_publicly_reported_key_is_refused_within_a_second_of_the_202(leaky) ->
 
     delay, _ = _refused_after(leaky, key, leak)
 
-    print(f"\nreport-leak → refused {delay * 1000:.0f} ms after the 202")
+    print(f"\nreport-leak → a request sent {delay * 1000:.0f} ms after the 202 was the last accepted")
     assert (answers[0].status_code, answers[0].content) == (202, b"")
     assert delay <= BOUND
     assert key not in leaky.server.logs()
