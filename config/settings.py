@@ -436,3 +436,19 @@ KEYGATE_METRICS_TOKEN = env_str("KEYGATE_METRICS_TOKEN")
 # when listed (gateway.models.credential_env_refusal, SECURITY.md "Provider credentials").
 KEYGATE_UPSTREAM_ENV_ALLOWED = env_list("KEYGATE_UPSTREAM_ENV_ALLOWED", default=[])
 KEYGATE_USAGE_RETENTION_DAYS = env_int("KEYGATE_USAGE_RETENTION_DAYS", 90, minimum=1)
+
+# Leaked keys (SECURITY.md, "Leaked keys"): GitHub secret scanning and the public report endpoint.
+# GitHub's partner batches are signed; the signing keys are fetched from this URL (cached by
+# identifier, re-fetched at most once a minute) — point it elsewhere for tests or air-gapped mirrors.
+KEYGATE_GITHUB_SCANNING_KEYS_URL = env_str(
+    "KEYGATE_GITHUB_SCANNING_KEYS_URL", "https://api.github.com/meta/public_keys/secret_scanning"
+)
+# Organisation webhooks (secret_scanning_alert): the webhook's secret, and a token that may read
+# secret-scanning alerts, used only against KEYGATE_GITHUB_API_URL (never a URL from a payload).
+KEYGATE_GITHUB_WEBHOOK_SECRET = env_str("KEYGATE_GITHUB_WEBHOOK_SECRET", "")
+KEYGATE_GITHUB_TOKEN = env_str("KEYGATE_GITHUB_TOKEN", "")
+KEYGATE_GITHUB_API_URL = env_str("KEYGATE_GITHUB_API_URL", "https://api.github.com").rstrip("/")
+# POST /security/report-leak: reports per client address per minute (counted before any work).
+KEYGATE_LEAK_REPORTS_PER_MINUTE = env_int("KEYGATE_LEAK_REPORTS_PER_MINUTE", 10)
+# Largest body the /security/ endpoints read (a GitHub batch of 1,000 tokens is ~250 KB).
+KEYGATE_SECURITY_MAX_BODY_BYTES = env_int("KEYGATE_SECURITY_MAX_BODY_BYTES", 1024 * 1024)

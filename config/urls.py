@@ -32,5 +32,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("keys.api.urls", "api"))),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="api-docs"),
+    path("security/", include("keys.security_urls")),
     path("", include("keys.urls")),
 ]

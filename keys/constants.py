@@ -22,6 +22,7 @@ class KeyAction(models.TextChoices):
     ROTATED = "rotated", _("rotated")
     REVOKED = "revoked", _("revoked")
     UPDATED = "updated", _("updated")
+    REPLACED = "replaced", _("replaced")
 
 
 class BudgetPeriod(models.TextChoices):

@@ -31,6 +31,7 @@ import hmac
 import re
 import secrets
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -120,6 +121,41 @@ def _key_shape(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"({re.escape(prefix)}-[0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}})[0-9A-Za-z]{{8,}}")
 
 
+def key_regex(prefix: str) -> str:
+    """The portable regular expression for a whole key with ``prefix`` (RE2, PCRE and Python
+    agree on it): what SECURITY.md documents and the gitleaks/trufflehog rules use. It finds
+    the shape; the checksum (:func:`parse_key`) then tells a key from a look-alike. A valid
+    prefix holds only lowercase letters, digits and dashes, none of which needs escaping."""
+    return rf"\b{validate_prefix(prefix)}-[0-9A-Za-z]{{{BODY_LENGTH}}}\b"
+
+
+@lru_cache(maxsize=8)
+def _key_in_bytes(prefix: str) -> re.Pattern[bytes]:
+    # Not touching another letter or digit on either side. Stricter than \b about letters and
+    # digits, looser about "_" (API_KEY_sk-kg-… is found): the checksum rules out look-alikes.
+    return re.compile(
+        rf"(?<![0-9A-Za-z]){re.escape(prefix)}-[0-9A-Za-z]{{{BODY_LENGTH}}}(?![0-9A-Za-z])".encode("ascii")
+    )
+
+
+def find_keys(data: str | bytes, prefix: str) -> Iterator[tuple[int, ParsedKey]]:
+    """Every Keygate key with ``prefix`` in ``data``: ``(byte offset, parsed key)`` in order.
+
+    Prefix, shape and checksum must all hold, so a look-alike (a mistyped or forged-looking
+    string, another product's token) is never reported. Pure and offline: no database, no
+    argon2 — whether a found key is *live* is :mod:`keys.leaks`'s question. Bytes are
+    scanned as they are (files of any encoding, or binary); text is scanned as ASCII.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    head = prefix.encode("ascii") + b"-"
+    if head not in raw:  # the common case in a scanned tree: one C-speed substring search
+        return
+    for match in _key_in_bytes(prefix).finditer(raw):
+        parsed = parse_key(match.group().decode("ascii"), prefix)
+        if parsed is not None:
+            yield match.start(), parsed
+
+
 def redact(text: str, prefix: str) -> str:
     """``text`` with anything shaped like a key (prefix, public id, 8+ more key characters)
     masked after its public id: for echoing client input (a model name) or logging it."""
@@ -177,8 +213,10 @@ __all__ = [
     "ParsedKey",
     "checksum",
     "digest",
+    "find_keys",
     "generate_key",
     "hash_key",
+    "key_regex",
     "make_hasher",
     "mask",
     "parse_key",

@@ -43,6 +43,10 @@ class KeyServiceError(Exception):
         self.field = field
 
 
+class KeyAlreadyRevoked(KeyServiceError):
+    """:func:`key_revoke` on a key that is revoked already (nothing was written)."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeyState:
     """What the gateway needs to know about a verified key; holds no secret."""
@@ -381,16 +385,21 @@ def key_revoke(
     actor: AbstractBaseUser | None = None,
     via: str = "",
     ip: str | None = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
 ) -> APIKey:
-    """Revoke ``key`` for good. Revoking a revoked key is an error (nothing is written)."""
+    """Revoke ``key`` for good. Revoking a revoked key raises :class:`KeyAlreadyRevoked` (nothing
+    is written). ``reason`` (e.g. ``"leaked"``) and ``details`` (e.g. where it leaked) go into the
+    ``revoked`` event."""
     with transaction.atomic():
         locked = APIKey.objects.select_for_update().get(pk=key.pk)
         if locked.is_revoked:
-            raise KeyServiceError(f"key {locked.public_id} is already revoked")
+            raise KeyAlreadyRevoked(f"key {locked.public_id} is already revoked")
         locked.revoked_at = timezone.now()
         locked.revoked_by = actor if actor is not None and actor.is_authenticated else None
         locked.save(update_fields=["revoked_at", "revoked_by"])
-        _record(locked, KeyAction.REVOKED, actor=actor, via=via, ip=ip)
+        extra = {**(details or {}), **({"reason": reason} if reason else {})}
+        _record(locked, KeyAction.REVOKED, actor=actor, via=via, ip=ip, **extra)
     key.refresh_from_db()
     return key
 
@@ -440,6 +449,47 @@ def key_update(
         _record(locked, KeyAction.UPDATED, actor=actor, via=via, ip=ip, fields=sorted(changed))
     key.refresh_from_db()
     return key
+
+
+def key_replace(
+    *,
+    key: APIKey,
+    actor: AbstractBaseUser | None = None,
+    via: str = "",
+    ip: str | None = None,
+) -> tuple[APIKey, str]:
+    """A successor for a *revoked* key (say, one revoked because it leaked), with the same name,
+    owner, description, models, metadata and limits; a key with an expiry gets the same lifetime.
+
+    Rotation is for live keys (the old one keeps a grace period); a revoked key has none, so this
+    is its "rotate to a new key". A key is replaced at most once (its successor is linked as by
+    rotation). Returns ``(new_key, plaintext)``; the old key records ``replaced``.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        old = APIKey.objects.select_for_update().get(pk=key.pk)
+        if not old.is_revoked:
+            raise KeyServiceError(f"key {old.public_id} is not revoked: rotate it instead")
+        if APIKey.objects.filter(rotated_from=old).exists():
+            raise KeyServiceError(f"key {old.public_id} was already replaced")
+        lifetime = old.expires_at - old.created_at if old.expires_at else None
+        fields, raw = _new_key_fields()
+        new = APIKey.objects.create(
+            name=old.name,
+            description=old.description,
+            owner=old.owner,
+            model_patterns=old.model_patterns,
+            metadata=old.metadata,
+            is_management=old.is_management,
+            created_at=now,
+            expires_at=now + lifetime if lifetime else None,
+            rotated_from=old,
+            **{name: getattr(old, name) for name in (*LIMIT_FIELDS, "budget_usd", "budget_period", "allowed_ips")},
+            **fields,
+        )
+        _record(old, KeyAction.REPLACED, actor=actor, via=via, ip=ip, successor=new.public_id)
+        _record(new, KeyAction.CREATED, actor=actor, via=via, ip=ip, rotated_from=old.public_id, name=new.name)
+    return new, raw
 
 
 # --- reads --------------------------------------------------------------------------------

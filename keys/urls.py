@@ -3,6 +3,7 @@
 from django.urls import path
 
 from keys import views
+from keys.views.leaks import key_replace
 
 app_name = "keys"
 
@@ -13,4 +14,5 @@ urlpatterns = [
     path("keys/<str:public_id>/edit", views.key_edit, name="edit"),
     path("keys/<str:public_id>/rotate", views.key_rotate, name="rotate"),
     path("keys/<str:public_id>/revoke", views.key_revoke, name="revoke"),
+    path("keys/<str:public_id>/replace", key_replace, name="replace"),
 ]

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from keys import services
+from keys import scan, services
 from keys.models import APIKey
 
 VIA = "cli"
@@ -109,6 +109,8 @@ class Command(BaseCommand):
         rotate = sub.add_parser("rotate", help="replace a key; print the new one alone on stdout")
         rotate.add_argument("id")
         rotate.add_argument("--grace", default="24h", help="how long the old key keeps working: now, 1h, 24h, 7d, …")
+
+        scan.add_arguments(sub.add_parser("scan", help="find Keygate keys in files (exit 1 if any); see keys/scan.py"))
 
         update = sub.add_parser("update", help="change a key's name, models, expiry or description")
         update.add_argument("id")
@@ -245,6 +247,10 @@ class Command(BaseCommand):
         self.stderr.write(f"The old key stops working at {_fmt(old.expires_at)}.")
         self._announce("New key", new)
         self.stdout.write(raw)
+
+    def _scan(self, options: dict[str, Any]) -> None:
+        if status := scan.run(options, self.stdout, self.stderr):
+            sys.exit(status)
 
     def _update(self, options: dict[str, Any]) -> None:
         key = services.find_key(options["id"])
