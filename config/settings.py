@@ -140,7 +140,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-if TESTING and not env.bool("KEYGATE_TEST_REAL_ARGON2", default=False):
+if TESTING and not env_bool("KEYGATE_TEST_REAL_ARGON2", default=False):
     # Password hashing is not what the tests exercise (except those that ask for real argon2).
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
