@@ -14,6 +14,7 @@ class KeyStatus(models.TextChoices):
     ACTIVE = "active", _("active")
     EXPIRING = "expiring", _("expiring")
     EXPIRED = "expired", _("expired")
+    PAUSED = "paused", _("paused")
     REVOKED = "revoked", _("revoked")
 
 
@@ -22,6 +23,8 @@ class KeyAction(models.TextChoices):
     ROTATED = "rotated", _("rotated")
     REVOKED = "revoked", _("revoked")
     UPDATED = "updated", _("updated")
+    PAUSED = "paused", _("paused")
+    RESUMED = "resumed", _("resumed")
 
 
 class BudgetPeriod(models.TextChoices):

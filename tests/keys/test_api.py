@@ -379,6 +379,8 @@ def test_the_openapi_schema_is_valid_and_documents_the_api(client) -> None:
         "/api/v1/keys/{id}/",
         "/api/v1/keys/{id}/rotate/",
         "/api/v1/keys/{id}/revoke/",
+        "/api/v1/keys/{id}/pause/",
+        "/api/v1/keys/{id}/resume/",
         "/api/v1/keys/{id}/usage/",
     }
     assert schema["components"]["securitySchemes"]["managementKey"]["scheme"] == "bearer"

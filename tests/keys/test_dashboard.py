@@ -107,8 +107,8 @@ def test_my_keys_lists_name_masked_key_models_status_dates_and_requests_in_24h(a
     html = response.content.decode()
     for text in ("reporting", key.masked, "gpt-4o", "claude-*", "Expiring", "expires in", "5\xa0minutes ago"):
         assert text in html, text
-    row = re.search(r"<tr>\s*<th scope=\"row\".*?</tr>", html, re.S).group(0)
-    assert re.search(r'class="num">2</td>', row)
+    row = re.search(r"<tr>\s*<td class=\"select\">.*?</tr>", html, re.S).group(0)
+    assert re.search(r'data-label="Requests \(24 h\)" class="num"><span>2</span></td>', row)
     assert 'href="/keys/new"' in html and "Create key" in html
     assert raw not in html and key.key_hash not in html
 
