@@ -570,7 +570,9 @@ def test_bulk_actions_ignore_keys_the_user_cannot_see(client, alice, bob, make_k
     alices, _ = make_key(owner=alice)
     bobs, _ = make_key(owner=bob)
     client.force_login(bob)
-    client.post(reverse("keys:bulk"), {"bulk_action": "revoke", "key": [alices.public_id, bobs.public_id], "confirm": "1"})
+    client.post(
+        reverse("keys:bulk"), {"bulk_action": "revoke", "key": [alices.public_id, bobs.public_id], "confirm": "1"}
+    )
     assert not APIKey.objects.get(pk=alices.pk).is_revoked and APIKey.objects.get(pk=bobs.pk).is_revoked
 
 
