@@ -1,0 +1,168 @@
+"""axe-core on every Keygate page, the admin pages Keygate customises and the API docs, at
+desktop (1280×900) and phone (390×844) sizes, in English, 简体中文 and Русский.
+
+Fails on any critical or serious violation. One server and one browser for the whole module;
+each language × viewport is one browser context that signs in once and walks every page
+(16 pages, 96 audits in all). Also saves the reveal page, key list and key detail in Russian
+on a phone under tests/browser/screenshots/ (kept as CI artefacts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.axe import AxeUnavailable, Violation, audit, axe_source
+from tests.support.live import KeygateServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+PASSWORD = "operator-password-1"
+LANGUAGES = ["en", "zh-hans", "ru"]
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+SEED = """
+from datetime import timedelta
+from django.contrib.auth.models import User
+from django.utils import timezone
+from keys import services
+from keys.models import UsageRecord
+operator = User.objects.get(username="operator")
+alice = User.objects.get(username="alice")
+key, _ = services.key_create(name="reporting-job", model_patterns="gpt-4o,claude-sonnet-4-5", owner=alice,
+                             expires_at=timezone.now() + timedelta(days=3), rpm_limit=60, budget_usd=10,
+                             budget_period="month", actor=operator, via="dashboard")
+services.key_update(key=key, tpm_limit=1000, via="cli")
+now = timezone.now()
+for day in range(10):
+    for n in range(day % 4 + 2):
+        UsageRecord.objects.create(key=key, created_at=now - timedelta(days=day, minutes=n), endpoint="chat",
+                                   model=("gpt-4o", "claude-sonnet-4-5", "gpt-4o-mini")[n % 3],
+                                   status_code=429 if n == 3 else 200, input_tokens=100 + n, output_tokens=300,
+                                   cost_usd="0.0125", latency_ms=210, request_id=f"req_{day}_{n}")
+paused, _ = services.key_create(name="nightly-batch-import", model_patterns="*", owner=operator)
+services.key_pause(key=paused, via="api:AbCdEfGhIjKl")
+gone, _ = services.key_create(name="old-laptop", model_patterns="gpt-4o-mini", owner=alice)
+services.key_revoke(key=gone, via="admin")
+services.key_create(name="ci-management", model_patterns="", is_management=True, owner=operator)
+print(key.public_id)
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeygateServer]:
+    with KeygateServer(tmp_path_factory.mktemp("a11y")) as keygate:
+        keygate.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            "User.objects.create_user('alice', 'a@example.com', 'alice-password-1'); "
+            f"User.objects.create_superuser('operator', 'ops@example.com', '{PASSWORD}')",
+        )
+        keygate.public_id = keygate.manage("shell", "-c", SEED).stdout.strip().splitlines()[-1]
+        yield keygate
+
+
+@pytest.fixture(scope="module")
+def axe() -> str:
+    try:
+        return axe_source()
+    except AxeUnavailable as error:
+        if __import__("os").environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+
+
+def _sign_in(page: Page, server: KeygateServer) -> None:
+    page.locator("#id_username").fill("operator")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("form button[type=submit]").last.click()
+    expect(page.locator("h1")).to_be_visible()
+
+
+def walk(page: Page, server: KeygateServer, shot: Callable[[str], None]) -> Iterator[str]:
+    """Visit every page, yielding its name when it is ready to audit."""
+    base = server.url
+    page.goto(f"{base}/")
+    yield "sign-in"
+    _sign_in(page, server)
+    page.wait_for_load_state()
+    yield "key-list"
+    shot("key-list")
+    page.goto(f"{base}/keys/new")
+    yield "create-form"
+    page.locator("form.key-form button[type=submit]").click()
+    expect(page.locator(".error-summary")).to_be_visible()
+    yield "create-form-with-errors"
+    page.locator("#id_name").fill("phone-app")
+    page.locator("#id_models_0").check()
+    page.locator("form.key-form button[type=submit]").click()
+    expect(page.locator("#new-key")).to_be_visible()
+    yield "reveal"
+    shot("reveal")
+    detail = f"{base}/keys/{server.public_id}/"
+    page.goto(detail)
+    expect(page.locator("#chart-requests svg")).to_be_attached()
+    yield "key-detail"
+    shot("key-detail")
+    for name in ("edit", "rotate", "revoke"):
+        page.goto(f"{detail}{name}")
+        yield f"key-{name}"
+    page.goto(f"{base}/?status=")
+    page.locator("input[name=key]").nth(0).check()
+    page.locator("input[name=key]").nth(1).check()
+    page.locator("button[name=bulk_action][value=pause]").click()
+    expect(page.locator("#bulk-title")).to_be_visible()
+    yield "bulk-confirmation"
+    page.goto(f"{base}/accounts/password_change/")
+    yield "password-change"
+    page.goto(f"{base}/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_be_visible()
+    yield "api-docs"
+    page.goto(f"{base}/admin/keys/apikey/")
+    yield "admin-key-list"
+    page.locator("#action-toggle").check()
+    page.locator("select[name=action]").select_option("revoke_keys")
+    page.locator("button[name=index]").click()
+    yield "admin-bulk-revoke-confirmation"
+    page.goto(f"{base}/admin/keys/apikey/add/")
+    yield "admin-add-key"
+    page.locator("#id_name").fill("admin-made")
+    page.locator("#id_model_patterns").fill("*")
+    page.locator("input[type=submit]").click()
+    expect(page.locator("#new-key-1")).to_be_visible()
+    yield "admin-key-created"
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_page_has_a_critical_or_serious_axe_violation(
+    browser: Browser, server: KeygateServer, axe: str, screenshot_dir: Path, language: str, viewport: str
+) -> None:
+    context = browser.new_context(viewport=VIEWPORTS[viewport], locale=language, timezone_id="UTC")
+    context.add_cookies([{"name": "django_language", "value": language, "url": server.url}])
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+
+    def shot(name: str) -> None:
+        if language == "ru" and viewport == "phone":
+            page.screenshot(path=screenshot_dir / f"ru-phone-{name}.png", full_page=True)
+
+    found: dict[str, list[Violation]] = {}
+    audited = []
+    try:
+        for name in walk(page, server, shot):
+            audited.append(name)
+            assert page.locator("html").get_attribute("lang") in (language, language.split("-")[0]), name
+            violations = audit(page)
+            if violations:
+                found[name] = violations
+                page.screenshot(path=screenshot_dir / f"axe-{language}-{viewport}-{name}-FAILED.png", full_page=True)
+    finally:
+        context.close()
+    assert len(audited) == 16
+    report = "\n".join(f"{name}: {violation}" for name, violations in found.items() for violation in violations)
+    assert not found, f"{language} {viewport}:\n{report}"
