@@ -62,9 +62,7 @@ def audit(page: Page) -> list[Violation]:
     """Run axe on the page as it is now; the critical and serious violations."""
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(axe_source())
-    result: dict[str, Any] = page.evaluate(
-        "async () => await axe.run(document, {resultTypes: ['violations']})"
-    )
+    result: dict[str, Any] = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
         Violation(
             rule=item["id"],
