@@ -10,6 +10,7 @@ on a phone under tests/browser/screenshots/ (kept as CI artefacts).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.live]
 PASSWORD = "operator-password-1"
 LANGUAGES = ["en", "zh-hans", "ru"]
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+# The dark theme is audited once more, in English on both sizes (colours do not depend on the language).
+RUNS = [(language, viewport, "light") for language in LANGUAGES for viewport in VIEWPORTS] + [
+    ("en", viewport, "dark") for viewport in VIEWPORTS
+]
 
 SEED = """
 from datetime import timedelta
@@ -137,18 +142,17 @@ def walk(page: Page, server: KeygateServer, shot: Callable[[str], None]) -> Iter
     yield "admin-key-created"
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
-@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("language, viewport, scheme", RUNS, ids=["-".join(run) for run in RUNS])
 def test_no_page_has_a_critical_or_serious_axe_violation(
-    browser: Browser, server: KeygateServer, axe: str, screenshot_dir: Path, language: str, viewport: str
+    browser: Browser, server: KeygateServer, axe: str, screenshot_dir: Path, language: str, viewport: str, scheme: str
 ) -> None:
-    context = browser.new_context(viewport=VIEWPORTS[viewport], locale=language, timezone_id="UTC")
+    context = browser.new_context(viewport=VIEWPORTS[viewport], locale=language, timezone_id="UTC", color_scheme=scheme)
     context.add_cookies([{"name": "django_language", "value": language, "url": server.url}])
     context.set_default_timeout(15_000)
     page = context.new_page()
 
     def shot(name: str) -> None:
-        if language == "ru" and viewport == "phone":
+        if language == "ru" and viewport == "phone" and scheme == "light":
             page.screenshot(path=screenshot_dir / f"ru-phone-{name}.png", full_page=True)
 
     found: dict[str, list[Violation]] = {}
@@ -160,9 +164,91 @@ def test_no_page_has_a_critical_or_serious_axe_violation(
             violations = audit(page)
             if violations:
                 found[name] = violations
-                page.screenshot(path=screenshot_dir / f"axe-{language}-{viewport}-{name}-FAILED.png", full_page=True)
+                failed = screenshot_dir / f"axe-{language}-{viewport}-{scheme}-{name}-FAILED.png"
+                page.screenshot(path=failed, full_page=True)
     finally:
         context.close()
     assert len(audited) == 16
     report = "\n".join(f"{name}: {violation}" for name, violations in found.items() for violation in violations)
-    assert not found, f"{language} {viewport}:\n{report}"
+    assert not found, f"{language} {viewport} {scheme}:\n{report}"
+
+
+# --- the enhancements behind the findings ---------------------------------------------------
+
+
+def _contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two ``rgb(r, g, b)`` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(part) / 255 for part in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.fixture
+def signed_in(browser: Browser, server: KeygateServer) -> Callable[..., Page]:
+    contexts = []
+
+    def open_page(**options) -> Page:
+        context = browser.new_context(**{"viewport": VIEWPORTS["desktop"], **options})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{server.url}/")
+        _sign_in(page, server)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_focus_ring_has_at_least_3_to_1_contrast_on_page_and_header(signed_in, scheme) -> None:
+    page = signed_in(color_scheme=scheme)
+    for selector, background in (("a.button.primary", "body"), (".main-nav a", ".site-header")):
+        page.locator(selector).first.focus()
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")  # keyboard focus, so :focus-visible applies
+        ring = page.locator(selector).first.evaluate("(el) => getComputedStyle(el).outlineColor")
+        behind = page.locator(background).first.evaluate("(el) => getComputedStyle(el).backgroundColor")
+        assert _contrast(ring, behind) >= 3, (selector, scheme, ring, behind)
+
+
+def test_the_theme_toggle_overrides_the_system_and_is_remembered(signed_in) -> None:
+    page = signed_in(color_scheme="light")
+    toggle = page.locator("[data-theme-toggle]")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    light = page.locator("body").evaluate("(el) => getComputedStyle(el).backgroundColor")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    dark = page.locator("body").evaluate("(el) => getComputedStyle(el).backgroundColor")
+    assert dark != light and _contrast(dark, "rgb(255, 255, 255)") > 15
+
+
+def test_times_are_shown_in_the_browsers_zone_with_the_servers_on_hover(signed_in, server) -> None:
+    page = signed_in(timezone_id="Asia/Shanghai")
+    page.goto(f"{server.url}/keys/{server.public_id}/")
+    created = page.locator(".facts time[data-local=minutes]").first
+    expect(created).to_contain_text("GMT+8")
+    assert created.get_attribute("title").endswith("UTC")
+    page.goto(f"{server.url}/")
+    relative = page.locator("time[data-local=title]").first  # "(in 2 days)" beside an expiry
+    assert "GMT+8" in relative.get_attribute("title") and "UTC" in relative.get_attribute("title")
+
+
+def test_charts_have_round_ticks_readable_text_on_a_phone_and_a_summary(signed_in, server) -> None:
+    page = signed_in(viewport=VIEWPORTS["phone"])
+    page.goto(f"{server.url}/keys/{server.public_id}/")
+    chart = page.locator("#chart-requests")
+    expect(chart.locator("svg")).to_be_attached()
+    ticks = [int(text) for text in chart.locator("svg > text[text-anchor=end]").all_text_contents()]
+    step = ticks[1] - ticks[0]
+    assert ticks[0] == 0 and all(b - a == step for a, b in pairwise(ticks)) and step in (1, 2, 5, 10, 20, 50)
+    rendered = chart.locator("svg > text").first.evaluate("(el) => el.getBoundingClientRect().height")
+    assert rendered >= 11  # about 12 px on screen, not a 640-unit drawing scaled down to ~6 px
+    assert "in total" in chart.get_attribute("aria-label") and "top model" in chart.get_attribute("aria-label")
