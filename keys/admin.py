@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from keys import policy, services
 from keys.constants import EXPIRING_SOON, GRACE_CHOICES, BudgetPeriod, KeyStatus
@@ -58,15 +59,18 @@ class StatusFilter(admin.SimpleListFilter):
         now = timezone.now()
         live = Q(revoked_at__isnull=True)
         not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        working = Q(paused_at__isnull=True)
         match self.value():
+            case KeyStatus.PAUSED:
+                return queryset.filter(live, not_expired, paused_at__isnull=False)
             case KeyStatus.REVOKED:
                 return queryset.filter(revoked_at__isnull=False)
             case KeyStatus.EXPIRED:
                 return queryset.filter(live, expires_at__lte=now)
             case KeyStatus.EXPIRING:
-                return queryset.filter(live, expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON)
+                return queryset.filter(live, working, expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON)
             case KeyStatus.ACTIVE:
-                return queryset.filter(live, not_expired).exclude(expires_at__lte=now + EXPIRING_SOON)
+                return queryset.filter(live, working, not_expired).exclude(expires_at__lte=now + EXPIRING_SOON)
         return queryset
 
 
@@ -80,7 +84,15 @@ class KeyCreateForm(forms.Form):
         help_text=_('Comma-separated model patterns, e.g. "gpt-4o, claude-*" or "*" for every model.'),
     )
     owner = forms.ModelChoiceField(label=_("Owner"), queryset=None, required=False)
-    expires_at = forms.SplitDateTimeField(label=_("Expires"), required=False, widget=admin.widgets.AdminSplitDateTime)
+    expires_at = forms.SplitDateTimeField(
+        label=_("Expires"),
+        required=False,
+        # Two inputs behind one <label>: each needs its own accessible name.
+        widget=admin.widgets.AdminSplitDateTime(
+            attrs={"aria-describedby": "id_expires_at_helptext"},
+        ),
+        help_text=_("Date (YYYY-MM-DD) and time (HH:MM); empty: the key never expires."),
+    )
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     is_management = forms.BooleanField(
         label=_("Management key"), required=False, help_text=_("May manage keys over the REST API; cannot call models.")
@@ -102,6 +114,9 @@ class KeyCreateForm(forms.Form):
         from django.contrib.auth import get_user_model
 
         self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        date_input, time_input = self.fields["expires_at"].widget.widgets
+        date_input.attrs["aria-label"] = _("Expiry date")
+        time_input.attrs["aria-label"] = _("Expiry time")
 
 
 class KeyChangeForm(forms.ModelForm):
@@ -155,7 +170,7 @@ class APIKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "public_id", "owner__username", "description"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
-    actions = ["revoke_keys", "rotate_keys"]
+    actions = ["revoke_keys", "pause_keys", "resume_keys", "rotate_keys"]
     form = KeyChangeForm
     readonly_fields = [
         "masked_key",
@@ -166,6 +181,7 @@ class APIKeyAdmin(admin.ModelAdmin):
         "created_at",
         "revoked_at",
         "revoked_by",
+        "paused_at",
         "rotated_from",
         "last_used_at",
         "last_used_ip",
@@ -179,7 +195,17 @@ class APIKeyAdmin(admin.ModelAdmin):
         (_("Limits"), {"fields": LIMIT_FORM_FIELDS}),
         (
             _("History"),
-            {"fields": ["created_at", "rotated_from", "revoked_at", "revoked_by", "last_used_at", "last_used_ip"]},
+            {
+                "fields": [
+                    "created_at",
+                    "rotated_from",
+                    "paused_at",
+                    "revoked_at",
+                    "revoked_by",
+                    "last_used_at",
+                    "last_used_ip",
+                ]
+            },
         ),
     ]
 
@@ -189,7 +215,7 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("models"))
     def models(self, obj: APIKey) -> str:
-        return ", ".join(obj.model_patterns) or ("(management)" if obj.is_management else "-")
+        return ", ".join(obj.model_patterns) or (_("(management)") if obj.is_management else "-")
 
     @admin.display(description=_("status"))
     def status_badge(self, obj: APIKey) -> str:
@@ -214,8 +240,8 @@ class APIKeyAdmin(admin.ModelAdmin):
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         if not self.has_change_permission(request):
-            actions.pop("revoke_keys", None)
-            actions.pop("rotate_keys", None)
+            for name in ("revoke_keys", "pause_keys", "resume_keys", "rotate_keys"):
+                actions.pop(name, None)
         return actions
 
     # --- add: render the new key once --------------------------------------------------------
@@ -285,19 +311,61 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     # --- actions -----------------------------------------------------------------------------
 
-    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
-    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
-        done, skipped = 0, 0
+    @admin.action(description=_("Revoke selected keys…"), permissions=["change"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> HttpResponse | None:
+        """A confirmation page first (like Django's delete action); the confirmed POST revokes."""
+        if "confirm" not in request.POST:
+            return self._confirm(request, queryset, "revoke_keys", _("Revoke keys"))
+        done, skipped = self._apply(request, queryset, services.key_revoke)
+        if done:
+            messages.success(request, ngettext("Revoked %(n)d key.", "Revoked %(n)d keys.", done) % {"n": done})
+        if skipped:
+            messages.warning(
+                request,
+                ngettext("%(n)d key was not revoked:", "%(n)d keys were not revoked:", len(skipped))
+                % {"n": len(skipped)}
+                + " "
+                + "; ".join(skipped),
+            )
+        return None
+
+    @admin.action(description=_("Pause selected keys"), permissions=["change"])
+    def pause_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        done, skipped = self._apply(request, queryset, services.key_pause)
+        if done:
+            messages.success(request, ngettext("Paused %(n)d key.", "Paused %(n)d keys.", done) % {"n": done})
+        for message in skipped:
+            messages.warning(request, message)
+
+    @admin.action(description=_("Resume selected keys"), permissions=["change"])
+    def resume_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        done, skipped = self._apply(request, queryset, services.key_resume)
+        if done:
+            messages.success(request, ngettext("Resumed %(n)d key.", "Resumed %(n)d keys.", done) % {"n": done})
+        for message in skipped:
+            messages.warning(request, message)
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[APIKey], service: Any) -> tuple[int, list[str]]:
+        """Run one service on each key; returns how many succeeded and the refusals' messages."""
+        done, skipped = 0, []
         for key in queryset:
             try:
-                services.key_revoke(key=key, actor=request.user, via=VIA, ip=client_ip(request))
+                service(key=key, actor=request.user, via=VIA, ip=client_ip(request))
                 done += 1
-            except services.KeyServiceError:
-                skipped += 1
-        if done:
-            messages.success(request, _("Revoked %(n)d key(s).") % {"n": done})
-        if skipped:
-            messages.warning(request, _("%(n)d key(s) were already revoked.") % {"n": skipped})
+            except services.KeyServiceError as error:
+                skipped.append(error.message)
+        return done, skipped
+
+    def _confirm(self, request: HttpRequest, queryset: QuerySet[APIKey], action: str, title: str) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "keys": queryset,
+            "action": action,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/keys/apikey/confirm_revoke.html", context)
 
     @admin.action(description=_("Rotate selected keys…"), permissions=["change"])
     def rotate_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> HttpResponse | None:

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class KeysConfig(AppConfig):
     name = "keys"
-    verbose_name = "Keys"
+    verbose_name = _("Keys")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -14,6 +14,7 @@ class KeyStatus(models.TextChoices):
     ACTIVE = "active", _("active")
     EXPIRING = "expiring", _("expiring")
     EXPIRED = "expired", _("expired")
+    PAUSED = "paused", _("paused")
     REVOKED = "revoked", _("revoked")
 
 
@@ -23,6 +24,8 @@ class KeyAction(models.TextChoices):
     REVOKED = "revoked", _("revoked")
     UPDATED = "updated", _("updated")
     REPLACED = "replaced", _("replaced")
+    PAUSED = "paused", _("paused")
+    RESUMED = "resumed", _("resumed")
 
 
 class BudgetPeriod(models.TextChoices):

@@ -201,10 +201,27 @@ class KeyForm(forms.Form):
         data = super().clean()
         if data.get("expiry") == ExpiryChoice.DATE and not data.get("expiry_date"):
             self.add_error("expiry_date", _("Choose the date the key expires."))
+        elif data.get("expiry_date") and data.get("expiry") not in (ExpiryChoice.DATE, None):
+            # A typed date with another expiry chosen was once ignored without a word.
+            self.add_error(
+                "expiry_date", _("You entered a date but chose another expiry: choose “On a date”, or clear the date.")
+            )
         if "models" in self.fields and not data.get("is_management"):
             if not data.get("models") and not (data.get("patterns") or "").strip():
-                self.add_error("patterns", _("Choose at least one model, or type a pattern such as *."))
+                self.add_error("models", _("Choose at least one model, or type a pattern such as *."))
         return data
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """Every error, as ``(anchor id, message)`` for the list at the top of the form."""
+        summary = [("", str(message)) for message in self.non_field_errors()]
+        for name, errors in self.errors.items():
+            if name == "__all__":
+                continue
+            field = self[name]
+            # A group of radios or checkboxes is reached through its first input.
+            anchor = f"{field.auto_id}_0" if field.field.widget.use_fieldset else field.auto_id
+            summary.extend((anchor, f"{field.label}: {message}") for message in errors)
+        return summary
 
     def model_patterns(self) -> list[str]:
         chosen = list(self.cleaned_data.get("models") or [])
@@ -251,16 +268,24 @@ class KeyFilterForm(forms.Form):
     """The key list's filters (GET). ``owner`` is shown to those who see everyone's keys."""
 
     STATUS_CHOICES = [
-        ("usable", _("Active and expiring")),
+        ("usable", _("Working")),
         ("", _("All")),
         ("active", _("Active")),
         ("expiring", _("Expiring")),
+        ("paused", _("Paused")),
         ("expired", _("Expired")),
         ("revoked", _("Revoked")),
     ]
     NO_OWNER = "-"
 
-    q = forms.CharField(label=_("Name"), required=False)
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": _("Name, public id or masked key"), "spellcheck": "false"}
+        ),
+    )
     status = forms.ChoiceField(label=_("Status"), required=False, choices=STATUS_CHOICES)
     owner = forms.ChoiceField(label=_("Owner"), required=False, choices=())
 

@@ -27,6 +27,7 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 LAST_SEEN = "keygate_last_seen"
 STARTED = "keygate_started"
@@ -79,7 +80,11 @@ def login_lockout_response(request: HttpRequest, *args: Any, **kwargs: Any) -> H
     cool_off = settings.AXES_COOLOFF_TIME
     minutes = max(1, int(cool_off.total_seconds() // 60)) if cool_off else None
     if minutes:
-        message = _("Too many failed sign-in attempts. Try again in %(minutes)d minutes.") % {"minutes": minutes}
+        message = ngettext(
+            "Too many failed sign-in attempts. Try again in %(minutes)d minute.",
+            "Too many failed sign-in attempts. Try again in %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
     else:
         message = _("Too many failed sign-in attempts. Ask an operator to unlock your account.")
     form = AuthenticationForm(request)

@@ -69,6 +69,13 @@ class APIKey(models.Model):
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
+    paused_at = models.DateTimeField(
+        _("paused"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("While set, the gateway refuses the key like a revoked one; resuming clears it."),
+    )
     rotated_from = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_to", editable=False
     )
@@ -96,8 +103,12 @@ class APIKey(models.Model):
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
     @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+    @property
     def is_active(self) -> bool:
-        return not self.is_revoked and not self.is_expired()
+        return not self.is_revoked and not self.is_paused and not self.is_expired()
 
     def status(self, now: datetime | None = None) -> KeyStatus:
         now = now or timezone.now()
@@ -105,6 +116,8 @@ class APIKey(models.Model):
             return KeyStatus.REVOKED
         if self.is_expired(now):
             return KeyStatus.EXPIRED
+        if self.is_paused:
+            return KeyStatus.PAUSED
         if self.expires_at is not None and self.expires_at - now <= EXPIRING_SOON:
             return KeyStatus.EXPIRING
         return KeyStatus.ACTIVE

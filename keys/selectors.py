@@ -36,17 +36,20 @@ def filter_status(keys: QuerySet[APIKey], status: str, *, now: datetime | None =
     """Keys in one :class:`~keys.constants.KeyStatus` (an unknown status filters nothing)."""
     now = now or timezone.now()
     live = Q(revoked_at__isnull=True)
+    working = Q(revoked_at__isnull=True, paused_at__isnull=True)
     match status:
         case KeyStatus.REVOKED:
             return keys.filter(revoked_at__isnull=False)
         case KeyStatus.EXPIRED:
             return keys.filter(live, expires_at__lte=now)
+        case KeyStatus.PAUSED:
+            return keys.filter(live, paused_at__isnull=False).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         case KeyStatus.EXPIRING:
-            return keys.filter(live, expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON)
+            return keys.filter(working, expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON)
         case KeyStatus.ACTIVE:
-            return keys.filter(live).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now + EXPIRING_SOON))
+            return keys.filter(working).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now + EXPIRING_SOON))
         case "usable":  # active or expiring: what still works
-            return keys.filter(live).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            return keys.filter(working).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     return keys
 
 

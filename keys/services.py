@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from keys import costly, crypto, policy
 from keys.constants import MAX_NAME_LENGTH, MAX_PATTERNS, UPDATABLE_FIELDS, BudgetPeriod, KeyAction
@@ -71,11 +72,14 @@ class KeyState:
     # still act (active, and still holds keys.policy.MINTER_PERMISSION) when the state was read.
     minted_by_id: int | None = None
     minter_may_act: bool = True
+    paused_at: datetime | None = None
 
     def inactive_reason(self, now: datetime) -> str | None:
         """None when the key may be used now, else a short reason ('revoked', 'expired', …)."""
         if self.revoked_at is not None:
             return "revoked"
+        if self.paused_at is not None:
+            return "paused"
         if self.expires_at is not None and self.expires_at <= now:
             return "expired"
         if not self.owner_is_active:
@@ -123,32 +127,35 @@ def clean_model_patterns(value: str | list[str] | tuple[str, ...]) -> list[str]:
     patterns: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise KeyServiceError("model patterns must be strings", field="model_patterns")
+            raise KeyServiceError(_("model patterns must be strings"), field="model_patterns")
         pattern = item.strip()
         if not pattern:
             continue
         if not PATTERN_RE.match(pattern):
             raise KeyServiceError(
-                f"invalid model pattern {pattern!r}: use letters, digits, . _ - : / @ + and * as a wildcard",
+                _("invalid model pattern %(pattern)r: use letters, digits, . _ - : / @ + and * as a wildcard")
+                % {"pattern": pattern},
                 field="model_patterns",
             )
         if pattern not in patterns:
             patterns.append(pattern)
     if not patterns:
-        raise KeyServiceError("at least one model pattern is required (e.g. 'gpt-4o' or '*')", field="model_patterns")
+        raise KeyServiceError(
+            _("at least one model pattern is required (e.g. 'gpt-4o' or '*')"), field="model_patterns"
+        )
     if len(patterns) > MAX_PATTERNS:
-        raise KeyServiceError(f"at most {MAX_PATTERNS} model patterns", field="model_patterns")
+        raise KeyServiceError(_("at most %(n)d model patterns") % {"n": MAX_PATTERNS}, field="model_patterns")
     return patterns
 
 
 def clean_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise KeyServiceError("a name is required", field="name")
+        raise KeyServiceError(_("a name is required"), field="name")
     name = name.strip()
     if len(name) > MAX_NAME_LENGTH:
-        raise KeyServiceError(f"the name is longer than {MAX_NAME_LENGTH} characters", field="name")
+        raise KeyServiceError(_("the name is longer than %(n)d characters") % {"n": MAX_NAME_LENGTH}, field="name")
     if any(ord(c) < 32 for c in name):
-        raise KeyServiceError("the name contains control characters", field="name")
+        raise KeyServiceError(_("the name contains control characters"), field="name")
     return name
 
 
@@ -156,9 +163,9 @@ def clean_expires_at(expires_at: datetime | None, *, now: datetime) -> datetime 
     if expires_at is None:
         return None
     if timezone.is_naive(expires_at):
-        raise KeyServiceError("the expiry must carry a time zone", field="expires_at")
+        raise KeyServiceError(_("the expiry must carry a time zone"), field="expires_at")
     if expires_at <= now:
-        raise KeyServiceError("the expiry is in the past", field="expires_at")
+        raise KeyServiceError(_("the expiry is in the past"), field="expires_at")
     return expires_at
 
 
@@ -174,7 +181,9 @@ def clean_allowed_ips(value: str | list[str] | tuple[str, ...] | None) -> list[s
         try:
             networks.append(str(ipaddress.ip_network(text, strict=False)))
         except ValueError:
-            raise KeyServiceError(f"invalid IP network {text!r} (use CIDR, e.g. 10.0.0.0/8)", field="allowed_ips")
+            raise KeyServiceError(
+                _("invalid IP network %(network)r (use CIDR, e.g. 10.0.0.0/8)") % {"network": text}, field="allowed_ips"
+            )
     return networks
 
 
@@ -184,7 +193,7 @@ def parse_duration(text: str) -> timedelta:
         return timedelta(0)
     match = DURATION_RE.match(text)
     if not match:
-        raise KeyServiceError(f"invalid duration {text!r}: use e.g. 30m, 24h, 90d, 2w or now")
+        raise KeyServiceError(_("invalid duration %(text)r: use e.g. 30m, 24h, 90d, 2w or now") % {"text": text})
     return timedelta(**{_DURATION_UNITS[match[2]]: int(match[1])})
 
 
@@ -194,7 +203,9 @@ def _clean_limits(fields: dict[str, Any]) -> dict[str, Any]:
         if name in fields:
             value = fields[name]
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-                raise KeyServiceError(f"{name} must be a positive whole number or empty", field=name)
+                raise KeyServiceError(
+                    _("%(field)s must be a positive whole number or empty") % {"field": name}, field=name
+                )
             cleaned[name] = value
     if "budget_usd" in fields:
         value = fields["budget_usd"]
@@ -202,15 +213,16 @@ def _clean_limits(fields: dict[str, Any]) -> dict[str, Any]:
             try:
                 value = Decimal(str(value))
             except InvalidOperation:
-                raise KeyServiceError("budget_usd must be a number", field="budget_usd")
+                raise KeyServiceError(_("budget_usd must be a number"), field="budget_usd")
             if not value.is_finite() or value <= 0:
-                raise KeyServiceError("budget_usd must be a positive number", field="budget_usd")
+                raise KeyServiceError(_("budget_usd must be a positive number"), field="budget_usd")
         cleaned["budget_usd"] = value
     if "budget_period" in fields:
         value = fields["budget_period"] or ""
         if value and value not in BudgetPeriod.values:
             raise KeyServiceError(
-                f"budget_period must be one of {', '.join(BudgetPeriod.values)}", field="budget_period"
+                _("budget_period must be one of %(choices)s") % {"choices": ", ".join(BudgetPeriod.values)},
+                field="budget_period",
             )
         cleaned["budget_period"] = value
     if "allowed_ips" in fields:
@@ -287,7 +299,7 @@ def key_create(
         raise TypeError(f"unknown key fields: {', '.join(sorted(unknown))}")
     now = timezone.now()
     if metadata is not None and not isinstance(metadata, dict):
-        raise KeyServiceError("metadata must be an object", field="metadata")
+        raise KeyServiceError(_("metadata must be an object"), field="metadata")
     values = {
         "name": clean_name(name),
         "model_patterns": clean_model_patterns(model_patterns) if not is_management else [],
@@ -336,14 +348,16 @@ def key_rotate(
     an expiry is renewed for the same lifetime. Returns ``(new_key, plaintext)``.
     """
     if grace < timedelta(0):
-        raise KeyServiceError("the grace period cannot be negative", field="grace")
+        raise KeyServiceError(_("the grace period cannot be negative"), field="grace")
     now = timezone.now()
     with transaction.atomic():
         old = APIKey.objects.select_for_update().get(pk=key.pk)
         if old.is_revoked:
-            raise KeyServiceError(f"key {old.public_id} is revoked and cannot be rotated")
+            raise KeyServiceError(_("key %(id)s is revoked and cannot be rotated") % {"id": old.public_id})
         if APIKey.objects.filter(rotated_from=old).exists():
-            raise KeyServiceError(f"key {old.public_id} was already rotated; rotate its successor instead")
+            raise KeyServiceError(
+                _("key %(id)s was already rotated; rotate its successor instead") % {"id": old.public_id}
+            )
         lifetime = old.expires_at - old.created_at if old.expires_at else None
         grace_end = now + grace
         if old.expires_at is None or old.expires_at > grace_end:
@@ -394,12 +408,62 @@ def key_revoke(
     with transaction.atomic():
         locked = APIKey.objects.select_for_update().get(pk=key.pk)
         if locked.is_revoked:
-            raise KeyAlreadyRevoked(f"key {locked.public_id} is already revoked")
+            raise KeyAlreadyRevoked(_("key %(id)s is already revoked") % {"id": locked.public_id})
         locked.revoked_at = timezone.now()
         locked.revoked_by = actor if actor is not None and actor.is_authenticated else None
         locked.save(update_fields=["revoked_at", "revoked_by"])
         extra = {**(details or {}), **({"reason": reason} if reason else {})}
         _record(locked, KeyAction.REVOKED, actor=actor, via=via, ip=ip, **extra)
+    key.refresh_from_db()
+    return key
+
+
+def key_pause(
+    *,
+    key: APIKey,
+    actor: AbstractBaseUser | None = None,
+    via: str = "",
+    ip: str | None = None,
+) -> APIKey:
+    """Pause ``key``: the gateway refuses it (like a revoked key) until :func:`key_resume`.
+
+    Reversible, unlike a revocation. Pausing a paused or revoked key is an error (nothing is
+    written); the key's expiry keeps running while it is paused.
+    """
+    with transaction.atomic():
+        locked = APIKey.objects.select_for_update().get(pk=key.pk)
+        if locked.is_revoked:
+            raise KeyServiceError(_("key %(id)s is revoked and cannot be paused") % {"id": locked.public_id})
+        if locked.is_paused:
+            raise KeyServiceError(_("key %(id)s is already paused") % {"id": locked.public_id})
+        locked.paused_at = timezone.now()
+        locked.save(update_fields=["paused_at"])
+        _record(locked, KeyAction.PAUSED, actor=actor, via=via, ip=ip)
+    key.refresh_from_db()
+    return key
+
+
+def key_resume(
+    *,
+    key: APIKey,
+    actor: AbstractBaseUser | None = None,
+    via: str = "",
+    ip: str | None = None,
+) -> APIKey:
+    """Resume a paused ``key``: it works again at once (unless it expired meanwhile).
+
+    Resuming a key that is not paused, or a revoked one, is an error (nothing is written).
+    """
+    with transaction.atomic():
+        locked = APIKey.objects.select_for_update().get(pk=key.pk)
+        if locked.is_revoked:
+            raise KeyServiceError(_("key %(id)s is revoked and cannot be resumed") % {"id": locked.public_id})
+        if not locked.is_paused:
+            raise KeyServiceError(_("key %(id)s is not paused") % {"id": locked.public_id})
+        paused_for = int((timezone.now() - locked.paused_at).total_seconds())
+        locked.paused_at = None
+        locked.save(update_fields=["paused_at"])
+        _record(locked, KeyAction.RESUMED, actor=actor, via=via, ip=ip, paused_seconds=paused_for)
     key.refresh_from_db()
     return key
 
@@ -418,7 +482,7 @@ def key_update(
     """
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
-        raise KeyServiceError(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+        raise KeyServiceError(_("these fields cannot be changed: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
     now = timezone.now()
     cleaned: dict[str, Any] = {}
     if "name" in changes:
@@ -429,7 +493,7 @@ def key_update(
         cleaned["model_patterns"] = clean_model_patterns(changes["model_patterns"])
     if "metadata" in changes:
         if not isinstance(changes["metadata"], dict):
-            raise KeyServiceError("metadata must be an object", field="metadata")
+            raise KeyServiceError(_("metadata must be an object"), field="metadata")
         cleaned["metadata"] = changes["metadata"]
     if "expires_at" in changes:
         cleaned["expires_at"] = clean_expires_at(changes["expires_at"], now=now)
@@ -437,9 +501,9 @@ def key_update(
     with transaction.atomic():
         locked = APIKey.objects.select_for_update().get(pk=key.pk)
         if locked.is_revoked:
-            raise KeyServiceError(f"key {locked.public_id} is revoked and cannot be changed")
+            raise KeyServiceError(_("key %(id)s is revoked and cannot be changed") % {"id": locked.public_id})
         if locked.is_management and "model_patterns" in cleaned:
-            raise KeyServiceError("management keys cannot call models", field="model_patterns")
+            raise KeyServiceError(_("management keys cannot call models"), field="model_patterns")
         changed = {name: value for name, value in cleaned.items() if getattr(locked, name) != value}
         if not changed:
             return locked
@@ -510,7 +574,7 @@ def find_key(identifier: str) -> APIKey:
     elif text.isdigit():
         key = APIKey.objects.filter(pk=int(text)).select_related("owner").first()
     if key is None:
-        raise KeyServiceError(f"no key matches {identifier!r}")
+        raise KeyServiceError(_("no key matches %(id)r") % {"id": identifier})
     return key
 
 
@@ -534,6 +598,7 @@ def _state(key: APIKey) -> KeyState:
         allowed_ips=tuple(key.allowed_ips),
         minted_by_id=key.minted_by_id,
         minter_may_act=_minter_may_act(key),
+        paused_at=key.paused_at,
     )
 
 
@@ -581,5 +646,5 @@ def get_user(username: str) -> AbstractBaseUser:
     """A user by username, or a clear error."""
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise KeyServiceError(f"no user named {username!r}", field="owner")
+        raise KeyServiceError(_("no user named %(name)r") % {"name": username}, field="owner")
     return user

@@ -10,9 +10,12 @@ app_name = "keys"
 urlpatterns = [
     path("", views.key_list, name="list"),
     path("keys/new", views.key_create, name="create"),
+    path("keys/bulk", views.key_bulk, name="bulk"),
     path("keys/<str:public_id>/", views.key_detail, name="detail"),
     path("keys/<str:public_id>/edit", views.key_edit, name="edit"),
     path("keys/<str:public_id>/rotate", views.key_rotate, name="rotate"),
+    path("keys/<str:public_id>/pause", views.key_pause, name="pause"),
+    path("keys/<str:public_id>/resume", views.key_resume, name="resume"),
     path("keys/<str:public_id>/revoke", views.key_revoke, name="revoke"),
     path("keys/<str:public_id>/replace", key_replace, name="replace"),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -151,3 +151,38 @@ def recent_requests(key: APIKey, limit: int = RECENT_LIMIT) -> list[UsageRecord]
         )
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def period_start(budget_period: str, now: datetime) -> datetime | None:
+    """The start of the UTC budget period containing ``now`` (None for 'total': all time).
+
+    A key without a budget period is measured by calendar month. The same periods as the
+    gateway's budgets (day, ISO week from Monday, calendar month, all UTC).
+    """
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if budget_period == "day":
+        return day
+    if budget_period == "week":
+        return day - timedelta(days=day.weekday())
+    if budget_period == "total":
+        return None
+    return day.replace(day=1)
+
+
+def spend_this_period(keys: Iterable[APIKey], *, now: datetime | None = None) -> dict[int, Decimal]:
+    """``{key id: USD spent in the key's current budget period}`` (absent → 0).
+
+    One query per distinct period start among ``keys`` (at most four).
+    """
+    now = now or timezone.now()
+    by_start: dict[datetime | None, list[int]] = {}
+    for key in keys:
+        by_start.setdefault(period_start(key.budget_period, now), []).append(key.pk)
+    spent: dict[int, Decimal] = {}
+    for start, ids in by_start.items():
+        records = UsageRecord.objects.filter(key_id__in=ids)
+        if start is not None:
+            records = records.filter(created_at__gte=start)
+        for row in records.values("key_id").annotate(usd=Sum("cost_usd")).order_by():
+            spent[row["key_id"]] = row["usd"] or Decimal(0)
+    return spent

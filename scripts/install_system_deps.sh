@@ -4,6 +4,9 @@
 #   chromium            browser tests (driven by Playwright with executable_path=/usr/bin/chromium;
 #                       never let Playwright download a browser: the network is closed)
 #   fonts-noto-cjk      so Chinese/Japanese/Korean text renders in screenshots instead of tofu
+#   gettext             xgettext/msgmerge/msgfmt: makemessages and the catalogue check (tests/i18n)
+#   npm                 fetches axe-core from the npm registry for the accessibility audits
+#                       (tests/browser/axe.py installs it into tests/browser/.axe/, gitignored)
 #   postgresql          the production database (private test instance: scripts/services.sh)
 #   redis-server        shared cache / rate limits / revocation fan-out (same)
 #   wrk, nginx          load generator and reference proxy for bench/
@@ -16,11 +19,14 @@ set -euo pipefail
 PACKAGES=(
     chromium
     fonts-noto-cjk
+    gettext
     postgresql
     redis-server
     wrk
     nginx
 )
+# npm may come with a nodejs from elsewhere (e.g. NodeSource) that Debian's npm conflicts with.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 export DEBIAN_FRONTEND=noninteractive
 

@@ -46,6 +46,7 @@ class KeySerializer(serializers.ModelSerializer):
             "created_at",
             "expires_at",
             "revoked_at",
+            "paused_at",
             "last_used_at",
             "rotated_from",
             "rotated_to",

@@ -229,6 +229,28 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise Conflict(error.message)
         return Response(KeySerializer(self.get_object()).data)
 
+    @extend_schema(summary="Pause a key", request=None, responses=KeySerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, **kwargs: Any) -> Response:
+        """Pause the key: the gateway refuses it at once, until it is resumed (409 if paused or revoked)."""
+        key = self.get_object()
+        try:
+            services.key_pause(key=key, **self._audit())
+        except services.KeyServiceError as error:
+            raise Conflict(error.message)
+        return Response(KeySerializer(self.get_object()).data)
+
+    @extend_schema(summary="Resume a paused key", request=None, responses=KeySerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, **kwargs: Any) -> Response:
+        """Resume a paused key: it works again at once (409 if it is not paused, or revoked)."""
+        key = self.get_object()
+        try:
+            services.key_resume(key=key, **self._audit())
+        except services.KeyServiceError as error:
+            raise Conflict(error.message)
+        return Response(KeySerializer(self.get_object()).data)
+
     @extend_schema(summary="A key's usage", parameters=[UsageQuerySerializer], responses=UsageReportSerializer)
     @action(detail=True, methods=["get"])
     def usage(self, request: Request, **kwargs: Any) -> Response:

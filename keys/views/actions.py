@@ -1,4 +1,4 @@
-"""Dashboard writes: create, edit, rotate, revoke. Each calls :mod:`keys.services` with the
+"""Dashboard writes: create, edit, rotate, pause, resume, revoke (one or many). Each calls :mod:`keys.services` with the
 signed-in user as the actor, so the audit trail and cache invalidation are never skipped.
 
 Create and rotate answer the POST with the new key itself (rendered, not redirected; nothing
@@ -15,12 +15,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods, require_POST
 
-from keys import policy, services
+from keys import crypto, policy, services
 from keys.constants import GRACE_CHOICES
 from keys.forms import KeyForm, RotateForm, add_service_error
 from keys.models import APIKey
+from keys.selectors import visible_keys
 from keys.views.common import (
     VIA,
     client_ip,
@@ -158,3 +160,68 @@ def key_revoke(request: HttpRequest, public_id: str) -> HttpResponse:
             messages.success(request, _("Key %(name)s revoked. It no longer works.") % {"name": key.name})
             return redirect(reverse("keys:detail", kwargs={"public_id": key.public_id}))
     return render(request, "keys/key_revoke.html", {"key": key, "error": error})
+
+
+@login_required
+@require_POST
+def key_pause(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Pause a visible key (reversible, so no confirmation page); back to its page."""
+    key = get_key_or_404(request, public_id)
+    try:
+        services.key_pause(key=key, actor=request.user, via=VIA, ip=client_ip(request))
+    except services.KeyServiceError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, _("Key %(name)s paused. It is refused until you resume it.") % {"name": key.name})
+    return redirect("keys:detail", public_id=key.public_id)
+
+
+@login_required
+@require_POST
+def key_resume(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Resume a paused visible key; back to its page."""
+    key = get_key_or_404(request, public_id)
+    try:
+        services.key_resume(key=key, actor=request.user, via=VIA, ip=client_ip(request))
+    except services.KeyServiceError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, _("Key %(name)s resumed. It works again.") % {"name": key.name})
+    return redirect("keys:detail", public_id=key.public_id)
+
+
+BULK_ACTIONS = {"pause": services.key_pause, "revoke": services.key_revoke}
+
+
+@login_required
+@require_POST
+def key_bulk(request: HttpRequest) -> HttpResponse:
+    """Pause or revoke the keys ticked in the list: a confirmation page, then the confirmed POST.
+
+    Only keys the user may see are acted on; ids of other keys are ignored like unknown ones.
+    """
+    action = request.POST.get("bulk_action", "")
+    ids = [value for value in request.POST.getlist("key") if crypto.PUBLIC_ID_RE.match(value)]
+    keys = list(visible_keys(request.user).filter(public_id__in=ids).order_by("name", "id"))
+    if action not in BULK_ACTIONS or not keys:
+        messages.error(request, _("Tick at least one key, then choose what to do with it."))
+        return redirect("keys:list")
+    if request.POST.get("confirm") != "1":
+        return render(request, "keys/key_bulk.html", {"keys": keys, "action": action})
+    done, refusals = 0, []
+    for key in keys:
+        try:
+            BULK_ACTIONS[action](key=key, actor=request.user, via=VIA, ip=client_ip(request))
+            done += 1
+        except services.KeyServiceError as refusal:
+            refusals.append(refusal.message)
+    if done:
+        text = (
+            ngettext("%(n)d key paused.", "%(n)d keys paused.", done)
+            if action == "pause"
+            else ngettext("%(n)d key revoked.", "%(n)d keys revoked.", done)
+        )
+        messages.success(request, text % {"n": done})
+    for message in refusals:
+        messages.warning(request, message)
+    return redirect("keys:list")

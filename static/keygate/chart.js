@@ -1,11 +1,13 @@
 // Usage charts: stacked SVG bars per day, one colour per model. No dependencies, no inline
 // styles (CSP): colours come from the .swatch-N classes in app.css. The data is read from
 // <script type="application/json" id="usage-data"> (Django's json_script); each
-// <div class="chart-canvas" data-series="requests|tokens"> gets one chart.
+// <div class="chart-canvas" data-series="requests|tokens"> gets one chart. The drawing is as
+// wide as its container in CSS pixels (redrawn on resize), so axis text stays 12 px on a
+// phone instead of shrinking with a fixed viewBox; ticks are round numbers (1, 2, 5 × 10^n).
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
-  var W = 640, H = 220, LEFT = 48, RIGHT = 8, TOP = 10, BOTTOM = 24, COLOURS = 8;
+  var H = 220, LEFT = 48, RIGHT = 8, TOP = 10, BOTTOM = 24, COLOURS = 8, TICKS = 4;
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(SVG, name);
@@ -14,12 +16,13 @@
     return node;
   }
 
-  function niceMax(value) {
-    if (value <= 0) { return 1; }
-    var power = Math.pow(10, Math.floor(Math.log10(value)));
-    var steps = [1, 2, 2.5, 5, 10];
+  // The smallest round step (1, 2 or 5 × 10^n, at least 1) that covers ``max`` in TICKS steps.
+  function niceStep(max) {
+    var rough = Math.max(max / TICKS, 1);
+    var power = Math.pow(10, Math.floor(Math.log10(rough)));
+    var steps = [1, 2, 5, 10];
     for (var i = 0; i < steps.length; i++) {
-      if (steps[i] * power >= value) { return steps[i] * power; }
+      if (steps[i] * power >= rough) { return steps[i] * power; }
     }
     return 10 * power;
   }
@@ -45,15 +48,18 @@
       container.appendChild(empty);
       return;
     }
-    var top = niceMax(max), plotW = W - LEFT - RIGHT, plotH = H - TOP - BOTTOM;
-    var svg = el("svg", { viewBox: "0 0 " + W + " " + H, "aria-hidden": "true", focusable: "false" }, container);
-    for (var g = 0; g <= 4; g++) {
-      var y = TOP + plotH - (plotH * g) / 4;
+    var W = Math.max(280, Math.round(container.clientWidth || 640));
+    var step = niceStep(max), ticks = Math.ceil(max / step), top = step * ticks;
+    var plotW = W - LEFT - RIGHT, plotH = H - TOP - BOTTOM;
+    var svg = el("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, "aria-hidden": "true", focusable: "false" }, container);
+    for (var g = 0; g <= ticks; g++) {
+      var y = TOP + plotH - (plotH * g) / ticks;
       el("line", { x1: LEFT, x2: W - RIGHT, y1: y, y2: y, "class": "axis" }, svg);
-      el("text", { x: LEFT - 6, y: y + 4, "text-anchor": "end" }, svg).textContent = short((top * g) / 4);
+      el("text", { x: LEFT - 6, y: y + 4, "text-anchor": "end" }, svg).textContent = short(step * g);
     }
     var slot = plotW / days.length, barW = Math.max(1, slot * 0.7);
-    var labelEvery = Math.ceil(days.length / 8);
+    // About one date label per 56 px, so labels never overlap on a narrow screen.
+    var labelEvery = Math.max(1, Math.ceil(days.length / Math.max(2, Math.floor(plotW / 56))));
     days.forEach(function (day, i) {
       var x = LEFT + i * slot + (slot - barW) / 2, base = TOP + plotH;
       models.forEach(function (model, m) {
@@ -84,8 +90,17 @@
     var source = document.getElementById("usage-data");
     if (!source) { return; }
     var data = JSON.parse(source.textContent);
-    document.querySelectorAll(".chart-canvas[data-series]").forEach(function (container) {
-      draw(container, data, container.dataset.series);
+    var containers = document.querySelectorAll(".chart-canvas[data-series]");
+    function drawAll() {
+      containers.forEach(function (container) { draw(container, data, container.dataset.series); });
+    }
+    drawAll();
+    var width = window.innerWidth, timer = null;
+    window.addEventListener("resize", function () {
+      if (window.innerWidth === width) { return; }
+      width = window.innerWidth;
+      clearTimeout(timer);
+      timer = setTimeout(drawAll, 150);
     });
   }
 

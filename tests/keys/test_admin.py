@@ -83,11 +83,39 @@ def test_revoked_keys_are_read_only(admin_client, make_key) -> None:
     assert key.name == "gone"
 
 
-def test_revoke_action_revokes_and_audits(admin_client, make_key) -> None:
+def test_revoke_action_asks_for_confirmation_before_revoking(admin_client, make_key) -> None:
     key, _ = make_key()
-    admin_client.post(reverse("admin:keys_apikey_changelist"), {"action": "revoke_keys", "_selected_action": [key.pk]})
+    changelist = reverse("admin:keys_apikey_changelist")
+    page = admin_client.post(changelist, {"action": "revoke_keys", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert page.status_code == 200 and not key.is_revoked
+    assert key.masked in page.content.decode() and 'name="confirm"' in page.content.decode()
+
+
+def test_revoke_action_revokes_and_audits_once_confirmed(admin_client, make_key) -> None:
+    key, _ = make_key()
+    changelist = reverse("admin:keys_apikey_changelist")
+    admin_client.post(changelist, {"action": "revoke_keys", "_selected_action": [key.pk], "confirm": "1"})
     key.refresh_from_db()
     assert key.is_revoked and key.revoked_by.username == "operator"
+
+
+def test_pause_and_resume_actions_pause_and_resume_the_selected_keys(admin_client, make_key) -> None:
+    key, _ = make_key()
+    changelist = reverse("admin:keys_apikey_changelist")
+    admin_client.post(changelist, {"action": "pause_keys", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.is_paused
+    admin_client.post(changelist, {"action": "resume_keys", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert not key.is_paused
+    assert list(key.events.values_list("action", flat=True).order_by("id")) == ["created", "paused", "resumed"]
+
+
+def test_add_key_page_names_both_expiry_inputs_and_loads_the_form_stylesheet(admin_client) -> None:
+    page = admin_client.get(reverse("admin:keys_apikey_add")).content.decode()
+    assert 'aria-label="Expiry date"' in page and 'aria-label="Expiry time"' in page
+    assert "admin/css/forms.css" in page
 
 
 def test_rotate_action_asks_for_grace_then_shows_new_keys_once(admin_client, make_key) -> None:

@@ -379,6 +379,8 @@ def test_the_openapi_schema_is_valid_and_documents_the_api(client) -> None:
         "/api/v1/keys/{id}/",
         "/api/v1/keys/{id}/rotate/",
         "/api/v1/keys/{id}/revoke/",
+        "/api/v1/keys/{id}/pause/",
+        "/api/v1/keys/{id}/resume/",
         "/api/v1/keys/{id}/usage/",
     }
     assert schema["components"]["securitySchemes"]["managementKey"]["scheme"] == "bearer"
@@ -403,3 +405,33 @@ def test_the_docs_are_served_with_local_assets_only(client) -> None:
     assert script.status_code == 200 and b"SwaggerUIBundle" in script.content
     bundle = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert bundle.status_code == 200
+
+
+def test_pause_and_resume_change_the_status_and_are_audited_as_the_api(alice, alice_api, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    paused = alice_api.post(f"{KEYS}{key.public_id}/pause/")
+    assert paused.status_code == 200 and paused.json()["status"] == "paused" and paused.json()["paused_at"]
+    assert alice_api.post(f"{KEYS}{key.public_id}/pause/").status_code == 409
+    resumed = alice_api.post(f"{KEYS}{key.public_id}/resume/")
+    assert resumed.status_code == 200 and resumed.json()["status"] == "active" and resumed.json()["paused_at"] is None
+    assert alice_api.post(f"{KEYS}{key.public_id}/resume/").status_code == 409
+    vias = list(key.events.filter(action__in=["paused", "resumed"]).values_list("actor_label", flat=True))
+    assert len(vias) == 2 and all(via.startswith("api:") for via in vias)
+
+
+def test_bob_cannot_pause_alices_key(alice, bob, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    _, raw = make_key(name="bob-ci", model_patterns="", owner=bob, is_management=True)
+    assert bearer(raw).post(f"{KEYS}{key.public_id}/pause/").status_code == 404
+    key.refresh_from_db()
+    assert not key.is_paused
+
+
+def test_the_list_filters_paused_keys(alice, alice_api, make_key) -> None:
+    key, _ = make_key(name="paused-one", owner=alice)
+    make_key(name="working-one", owner=alice)
+    services.key_pause(key=key)
+    names = [k["name"] for k in alice_api.get(KEYS, {"status": "paused"}).json()["results"]]
+    assert names == ["paused-one"]
+    usable = [k["name"] for k in alice_api.get(KEYS, {"status": "usable"}).json()["results"]]
+    assert "paused-one" not in usable and "working-one" in usable

@@ -144,3 +144,17 @@ def test_bad_limits_are_one_clear_line(cli, args, message) -> None:
     result = cli("create", "--name", "x", "--models", "*", *args)
     assert result.returncode != 0 and result.stdout == ""
     assert message in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_pause_and_resume_change_the_status_and_refuse_the_wrong_state(cli) -> None:
+    raw = cli("create", "--name", "nightly", "--models", "*").stdout.strip()
+    public_id = raw[len("sk-kg-") : len("sk-kg-") + 12]
+    paused = cli("pause", public_id)
+    assert paused.returncode == 0 and "Paused" in paused.stderr and "status=paused" in paused.stderr
+    assert json.loads(cli("show", public_id).stdout)["status"] == "paused"
+    again = cli("pause", public_id)
+    assert again.returncode != 0 and "already paused" in again.stderr
+    resumed = cli("resume", public_id)
+    assert resumed.returncode == 0 and "status=active" in resumed.stderr
+    events = [e["action"] for e in json.loads(cli("show", public_id).stdout)["events"]]
+    assert events == ["created", "paused", "resumed"]

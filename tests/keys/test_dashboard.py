@@ -105,10 +105,11 @@ def test_my_keys_lists_name_masked_key_models_status_dates_and_requests_in_24h(a
         UsageRecord.objects.create(key=key, created_at=now - age, endpoint="chat", model="gpt-4o", status_code=200)
     response = as_alice.get("/")
     html = response.content.decode()
-    for text in ("reporting", key.masked, "gpt-4o", "claude-*", "Expiring", "expires in", "5\xa0minutes ago"):
+    for text in ("reporting", key.masked, "gpt-4o", "claude-*", "Expiring", "5\xa0minutes ago"):
         assert text in html, text
-    row = re.search(r"<tr>\s*<th scope=\"row\".*?</tr>", html, re.S).group(0)
-    assert re.search(r'class="num">2</td>', row)
+    assert re.search(r"\(<time [^>]*>in 2\xa0days</time>\)", html)
+    row = re.search(r"<tr>\s*<td class=\"select\">.*?</tr>", html, re.S).group(0)
+    assert re.search(r'data-label="Requests \(24 h\)" class="num"><span>2</span></td>', row)
     assert 'href="/keys/new"' in html and "Create key" in html
     assert raw not in html and key.key_hash not in html
 
@@ -514,3 +515,172 @@ def test_the_static_assets_ship_with_the_project(client) -> None:
     for path in ("keygate/app.css", "keygate/copy.js", "keygate/chart.js"):
         response = client.get(f"/static/{path}")
         assert response.status_code == 200, path
+
+
+# --- pause, resume, bulk actions ------------------------------------------------------------
+
+
+def names_in_list(client, **query) -> list[str]:
+    html = client.get("/", query).content.decode()
+    return re.findall(r'<th scope="row" data-label="Name"><span><a href="[^"]+">([^<]+)</a>', html)
+
+
+def test_the_key_page_pauses_and_resumes_a_key_with_a_message_that_takes_focus(as_alice, alice, make_key) -> None:
+    key, _ = make_key(name="nightly", owner=alice)
+    page = as_alice.get(reverse("keys:detail", args=[key.public_id])).content.decode()
+    assert f'action="/keys/{key.public_id}/pause"' in page
+    paused = as_alice.post(reverse("keys:pause", args=[key.public_id]), follow=True).content.decode()
+    key.refresh_from_db()
+    assert key.is_paused and "nightly paused" in paused
+    assert 'class="messages" role="status" tabindex="-1" autofocus' in paused
+    assert f'action="/keys/{key.public_id}/resume"' in paused and "Paused" in paused
+    as_alice.post(reverse("keys:resume", args=[key.public_id]))
+    key.refresh_from_db()
+    assert not key.is_paused
+    assert key.events.filter(action="paused", actor_label="dashboard", actor=alice).exists()
+
+
+def test_pause_is_post_only_and_bob_cannot_pause_alices_key(as_alice, client, alice, bob, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    assert as_alice.get(reverse("keys:pause", args=[key.public_id])).status_code == 405
+    client.force_login(bob)
+    assert client.post(reverse("keys:pause", args=[key.public_id])).status_code == 404
+    key.refresh_from_db()
+    assert not key.is_paused
+
+
+@pytest.mark.parametrize("action, attribute", [("pause", "is_paused"), ("revoke", "is_revoked")])
+def test_bulk_actions_show_a_confirmation_page_then_act_on_the_ticked_keys(
+    as_alice, alice, make_key, action, attribute
+) -> None:
+    one, _ = make_key(name="one", owner=alice)
+    two, _ = make_key(name="two", owner=alice)
+    untouched, _ = make_key(name="three", owner=alice)
+    ticked = {"bulk_action": action, "key": [one.public_id, two.public_id]}
+    confirm = as_alice.post(reverse("keys:bulk"), ticked)
+    html = confirm.content.decode()
+    assert confirm.status_code == 200 and one.masked in html and two.masked in html and untouched.masked not in html
+    assert not any(getattr(APIKey.objects.get(pk=k.pk), attribute) for k in (one, two))
+    done = as_alice.post(reverse("keys:bulk"), {**ticked, "confirm": "1"}, follow=True)
+    assert "2 keys" in done.content.decode()
+    assert all(getattr(APIKey.objects.get(pk=k.pk), attribute) for k in (one, two))
+    assert not getattr(APIKey.objects.get(pk=untouched.pk), attribute)
+
+
+def test_bulk_actions_ignore_keys_the_user_cannot_see(client, alice, bob, make_key) -> None:
+    alices, _ = make_key(owner=alice)
+    bobs, _ = make_key(owner=bob)
+    client.force_login(bob)
+    client.post(
+        reverse("keys:bulk"), {"bulk_action": "revoke", "key": [alices.public_id, bobs.public_id], "confirm": "1"}
+    )
+    assert not APIKey.objects.get(pk=alices.pk).is_revoked and APIKey.objects.get(pk=bobs.pk).is_revoked
+
+
+def test_a_bulk_post_without_ticked_keys_or_with_an_unknown_action_changes_nothing(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    for data in ({"bulk_action": "revoke"}, {"bulk_action": "delete", "key": [key.public_id], "confirm": "1"}):
+        response = as_alice.post(reverse("keys:bulk"), data)
+        assert response.status_code == 302
+    assert not APIKey.objects.get(pk=key.pk).is_revoked
+
+
+# --- sorting, searching, spend --------------------------------------------------------------
+
+
+def test_the_list_sorts_by_any_sortable_column_both_ways(as_alice, alice, make_key) -> None:
+    now = timezone.now()
+    for name, used, expires, requests in (("b", 3, 30, 1), ("a", 1, 10, 3), ("c", None, None, 2)):
+        key, _ = make_key(name=name, owner=alice)
+        APIKey.objects.filter(pk=key.pk).update(
+            last_used_at=now - timedelta(hours=used) if used else None,
+            expires_at=now + timedelta(days=expires) if expires else None,
+        )
+        for _n in range(requests):
+            UsageRecord.objects.create(key=key, endpoint="chat", model="gpt-4o", status_code=200)
+    assert names_in_list(as_alice, sort="name") == ["a", "b", "c"]
+    assert names_in_list(as_alice, sort="-name") == ["c", "b", "a"]
+    assert names_in_list(as_alice, sort="-last_used") == ["a", "b", "c"]  # never used: last either way
+    assert names_in_list(as_alice, sort="last_used") == ["b", "a", "c"]
+    assert names_in_list(as_alice, sort="expires") == ["a", "b", "c"]
+    assert names_in_list(as_alice, sort="-requests") == ["a", "c", "b"]
+    assert names_in_list(as_alice, sort="-created") == ["c", "a", "b"]
+    assert names_in_list(as_alice, sort="nonsense") == ["c", "a", "b"]
+
+
+def test_sortable_headers_link_to_their_order_and_say_which_is_current(as_alice, alice, make_key) -> None:
+    make_key(owner=alice)
+    html = as_alice.get("/", {"sort": "-requests", "q": "te"}).content.decode()
+    assert 'aria-sort="descending"' in html and html.count('aria-sort="none"') == 4
+    assert "sort=requests" in html and "q=te" in html  # clicking again reverses, keeps the search
+
+
+@pytest.mark.parametrize("typed", ["exact-name", "EXACT", "{masked}", "{public_id}", "{prefix}-{public_id}"])
+def test_search_finds_a_key_by_name_public_id_or_pasted_masked_key(as_alice, alice, make_key, typed) -> None:
+    key, _ = make_key(name="exact-name", owner=alice)
+    make_key(name="other", owner=alice)
+    text = typed.format(masked=key.masked, public_id=key.public_id, prefix="sk-kg")
+    assert names_in_list(as_alice, q=text) == ["exact-name"]
+
+
+def test_the_list_shows_spend_this_period_against_the_budget(as_alice, alice, make_key) -> None:
+    key, _ = make_key(name="billed", owner=alice, budget_usd="10", budget_period="day")
+    UsageRecord.objects.create(key=key, endpoint="chat", model="gpt-4o", status_code=200, cost_usd="1.25")
+    UsageRecord.objects.create(
+        key=key, created_at=timezone.now() - timedelta(days=2), endpoint="chat", status_code=200, cost_usd="5"
+    )
+    html = as_alice.get("/").content.decode()
+    assert "$1.25" in html and "/ $10.00" in html and "today" in html
+
+
+def test_the_paused_filter_lists_paused_keys_and_working_ones_exclude_them(as_alice, alice, make_key) -> None:
+    paused, _ = make_key(name="resting", owner=alice)
+    make_key(name="busy", owner=alice)
+    services.key_pause(key=paused)
+    assert names_in_list(as_alice, status="paused") == ["resting"]
+    assert names_in_list(as_alice) == ["busy"]
+
+
+# --- forms, times and the audit trail in the reader's language ------------------------------
+
+
+def test_form_errors_are_listed_at_the_top_with_links_and_take_focus(as_alice) -> None:
+    response = create(as_alice, name="", models=[], expiry="date", expiry_date="")
+    html = response.content.decode()
+    summary = re.search(r'<div class="alert error error-summary".*?</div>', html, re.S).group(0)
+    assert "autofocus" in summary
+    assert 'href="#id_name"' in summary and 'href="#id_models_0"' in summary and 'href="#id_expiry_date"' in summary
+
+
+def test_a_typed_expiry_date_is_not_silently_ignored(as_alice) -> None:
+    response = create(as_alice, expiry="30d", expiry_date="2030-01-01")
+    assert response.status_code == 200 and not KEY_RE.search(response.content.decode())
+    assert "On a date" in response.content.decode() and not APIKey.objects.exists()
+
+
+def test_the_new_key_page_focuses_copy_and_sets_the_key_in_a_wrapping_monospace_box(as_alice) -> None:
+    html = create(as_alice).content.decode()
+    assert re.search(r'<textarea id="new-key" class="secret"[^>]*readonly', html)
+    assert re.search(r"<button[^>]*data-copy-target=\"new-key\"[^>]*autofocus", html)
+    assert '<pre tabindex="0"' in html
+
+
+def test_times_carry_their_zone_and_relative_times_their_absolute_time(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    APIKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(minutes=3))
+    html = as_alice.get("/").content.decode()
+    assert re.search(r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d UTC" data-local="title">3', html)
+    detail = as_alice.get(reverse("keys:detail", args=[key.public_id])).content.decode()
+    assert re.search(r'data-local="minutes">\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>', detail)
+
+
+def test_the_audit_trail_and_service_errors_read_in_russian(as_alice, alice, make_key) -> None:
+    key, _ = make_key(owner=alice)
+    services.key_update(key=key, rpm_limit=5, via="cli")
+    services.key_revoke(key=key, via="api:AbCdEfGhIjKl")
+    as_alice.cookies["django_language"] = "ru"
+    detail = as_alice.get(reverse("keys:detail", args=[key.public_id]), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "командная строка" in detail and "REST API (ключ AbCdEfGhIjKl)" in detail
+    assert "запросов в минуту" in detail  # the changed field's name, translated
+    refused = as_alice.post(reverse("keys:revoke", args=[key.public_id]), HTTP_ACCEPT_LANGUAGE="ru")
+    assert "уже отозван" in refused.content.decode()

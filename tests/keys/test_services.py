@@ -251,3 +251,70 @@ def test_parse_duration_understands_the_documented_units() -> None:
     assert services.parse_duration("now") == timedelta(0)
     with pytest.raises(services.KeyServiceError):
         services.parse_duration("soon")
+
+
+def test_pausing_writes_one_event_announces_it_and_the_state_says_paused(make_key, alice, announcements) -> None:
+    key, raw = make_key(owner=alice)
+    announcements.clear()
+    services.key_pause(key=key, actor=alice, via="test")
+    assert key.is_paused and key.status() == KeyStatus.PAUSED and not key.is_active
+    assert list(key.events.order_by("id").values_list("action", flat=True)) == [KeyAction.CREATED, KeyAction.PAUSED]
+    assert [a["key_id"] for a in announcements] == [key.pk]
+    state = services.verify_key(raw)
+    assert state.inactive_reason(timezone.now()) == "paused"
+
+
+def test_resuming_makes_the_key_work_again_and_records_how_long_it_was_paused(make_key, announcements) -> None:
+    key, raw = make_key()
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        services.key_pause(key=key)
+        clock.shift(timedelta(minutes=5))
+        services.key_resume(key=key)
+    assert not key.is_paused and key.status() == KeyStatus.ACTIVE
+    event = key.events.order_by("-id").first()
+    assert event.action == KeyAction.RESUMED and event.details == {"paused_seconds": 300}
+    assert services.verify_key(raw).inactive_reason(timezone.now()) is None
+    assert len(announcements) == 3  # created, paused, resumed
+
+
+@pytest.mark.parametrize(
+    "setup, call, message",
+    [
+        pytest.param("pause", services.key_pause, "already paused", id="pause-twice"),
+        pytest.param(None, services.key_resume, "is not paused", id="resume-unpaused"),
+        pytest.param("revoke", services.key_pause, "revoked and cannot be paused", id="pause-revoked"),
+        pytest.param("revoke", services.key_resume, "revoked and cannot be resumed", id="resume-revoked"),
+    ],
+)
+def test_pause_and_resume_refuse_a_key_in_the_wrong_state_and_write_nothing(make_key, setup, call, message) -> None:
+    key, _ = make_key()
+    if setup == "pause":
+        services.key_pause(key=key)
+    elif setup == "revoke":
+        services.key_revoke(key=key)
+    before = key.events.count()
+    with pytest.raises(services.KeyServiceError, match=message):
+        call(key=key)
+    assert key.events.count() == before
+
+
+def test_a_revoked_key_that_was_paused_reports_revoked(make_key) -> None:
+    key, raw = make_key()
+    services.key_pause(key=key)
+    services.key_revoke(key=key)
+    assert services.verify_key(raw).inactive_reason(timezone.now()) == "revoked"
+    assert key.status() == KeyStatus.REVOKED
+
+
+def test_service_refusals_are_translated_into_the_active_language(make_key) -> None:
+    from django.utils import translation
+
+    key, _ = make_key()
+    services.key_revoke(key=key)
+    for language, expected in (("ru", "отозван"), ("zh-hans", "吊销")):
+        with translation.override(language), pytest.raises(services.KeyServiceError) as refusal:
+            services.key_pause(key=key)
+        assert expected in refusal.value.message, (language, refusal.value.message)
+    with translation.override("ru"), pytest.raises(services.KeyServiceError) as refusal:
+        services.clean_expires_at(timezone.now() - timedelta(days=1), now=timezone.now())
+    assert "прошлом" in refusal.value.message

@@ -61,6 +61,7 @@ def _row(key: APIKey) -> dict[str, Any]:
         "created_at": key.created_at.isoformat(),
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "paused_at": key.paused_at.isoformat() if key.paused_at else None,
         "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
         "rotated_from": key.rotated_from.public_id if key.rotated_from_id else None,
         "description": key.description,
@@ -77,7 +78,7 @@ def _row(key: APIKey) -> dict[str, Any]:
 
 
 class Command(BaseCommand):
-    help = "Create, list, show, rotate, update and revoke Keygate keys."
+    help = "Create, list, show, rotate, update, pause, resume and revoke Keygate keys."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, parser_class=_SubParser(parser))
@@ -105,6 +106,12 @@ class Command(BaseCommand):
 
         revoke = sub.add_parser("revoke", help="revoke a key for good")
         revoke.add_argument("id")
+
+        pause = sub.add_parser("pause", help="pause a key: refused until resumed")
+        pause.add_argument("id")
+
+        resume = sub.add_parser("resume", help="resume a paused key")
+        resume.add_argument("id")
 
         rotate = sub.add_parser("rotate", help="replace a key; print the new one alone on stdout")
         rotate.add_argument("id")
@@ -237,6 +244,14 @@ class Command(BaseCommand):
     def _revoke(self, options: dict[str, Any]) -> None:
         key = services.key_revoke(key=services.find_key(options["id"]), via=VIA)
         self._announce("Revoked", key)
+
+    def _pause(self, options: dict[str, Any]) -> None:
+        key = services.key_pause(key=services.find_key(options["id"]), via=VIA)
+        self._announce("Paused", key)
+
+    def _resume(self, options: dict[str, Any]) -> None:
+        key = services.key_resume(key=services.find_key(options["id"]), via=VIA)
+        self._announce("Resumed", key)
 
     def _rotate(self, options: dict[str, Any]) -> None:
         grace = services.parse_duration(options["grace"])
