@@ -23,15 +23,11 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-def _load_gateway() -> Any:
-    try:
-        from gateway.asgi import GatewayApp
-    except ImportError:
-        return None
-    return GatewayApp()
+# Imported unguarded: a gateway that fails to import stops start-up loudly; it never turns
+# every /v1/ request into one of Django's 404 pages.
+from gateway.asgi import GatewayApp  # noqa: E402
 
-
-gateway_application = _load_gateway()
+gateway_application = GatewayApp()
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -39,22 +35,20 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             try:
-                if gateway_application is not None:
-                    await gateway_application.startup()
+                await gateway_application.startup()
             except Exception as error:  # report and refuse to start rather than serve half-configured
                 await send({"type": "lifespan.startup.failed", "message": str(error)})
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if gateway_application is not None:
-                await gateway_application.shutdown()
+            await gateway_application.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
     kind = scope["type"]
-    if kind == "http" and gateway_application is not None and scope["path"].startswith("/v1/"):
+    if kind == "http" and scope["path"].startswith("/v1/"):
         await gateway_application(scope, receive, send)
     elif kind == "http" and scope["path"] == "/metrics":
         from gateway.metrics import serve

@@ -261,7 +261,8 @@ class GatewayApp:
         model = safe_model(request.model)
         cost = self.table.cost(request.model, input_tokens, output_tokens)
         routed = outcome.provider != ""
-        metrics.child(metrics.REQUESTS, request.endpoint, model if routed else "(unrouted)", str(status)).inc()
+        label = self.table.metric_label(request.model) if routed else "(unrouted)"
+        metrics.child(metrics.REQUESTS, request.endpoint, label, str(status)).inc()
         metrics.child(metrics.LATENCY, request.endpoint).observe(elapsed)
         if outcome.ttfb is not None:
             metrics.child(metrics.TTFB, request.endpoint).observe(outcome.ttfb)

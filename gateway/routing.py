@@ -76,6 +76,10 @@ class RouteEntry:
     def matches(self, model: str) -> bool:
         return self.pattern == model or ("*" in self.pattern and fnmatch.fnmatchcase(model, self.pattern))
 
+    def upstream_name(self, model: str) -> str:
+        """The model name the upstream is asked for."""
+        return self.upstream_model or model
+
 
 @dataclass(frozen=True, slots=True)
 class Price:
@@ -88,6 +92,13 @@ class Price:
 class RoutingTable:
     routes: list[RouteEntry]
     prices: list[Price]
+    _known: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = set(self.listed_models())
+        names.update(route.pattern for route in self.routes if "*" not in route.pattern)
+        names.update(route.upstream_model for route in self.routes if route.upstream_model)
+        self._known = frozenset(names)
 
     def resolve(self, model: str) -> RouteEntry | None:
         for route in self.routes:
@@ -109,18 +120,31 @@ class RoutingTable:
                     names.append(name)
         return names
 
+    def metric_label(self, model: str) -> str:
+        """``model`` when this table routes it by name, else ``"other"``: a metric label must
+        come from a bounded set, never from whatever a client types (issue #10)."""
+        return model if model in self._known else "other"
+
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
-        """USD cost from the most specific matching price (0 when no price is configured)."""
+        """USD cost of a request for ``model``, priced as the upstream model it routes to
+        (an alias ``cheap`` → ``gpt-4o`` costs what gpt-4o costs, so budgets hold); the alias's
+        own price applies only when the upstream model has none. 0 when nothing is priced."""
         if not self.prices:
             return _ZERO
+        route = self.resolve(model)
+        upstream = route.upstream_name(model) if route is not None else model
+        best = self._price(upstream) or (self._price(model) if upstream != model else None)
+        if best is None:
+            return _ZERO
+        return (best.input_per_mtok * input_tokens + best.output_per_mtok * output_tokens) / Decimal(1_000_000)
+
+    def _price(self, model: str) -> Price | None:
         best = None
         for price in self.prices:
             if price.pattern == model or ("*" in price.pattern and fnmatch.fnmatchcase(model, price.pattern)):
                 if best is None or len(price.pattern.replace("*", "")) > len(best.pattern.replace("*", "")):
                     best = price
-        if best is None:
-            return Decimal(0)
-        return (best.input_per_mtok * input_tokens + best.output_per_mtok * output_tokens) / Decimal(1_000_000)
+        return best
 
 
 def _credential(provider: Provider) -> str | None:

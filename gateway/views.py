@@ -14,7 +14,7 @@ import orjson
 
 from gateway.dialects import JSON_CONTENT_TYPE, Dialect
 from gateway.exceptions import BadRequest, ModelNotFound
-from gateway.http import GatewayRequest, Send, base_headers, send_response
+from gateway.http import GatewayRequest, Send, base_headers, safe_model, send_response
 from gateway.models import ProviderKind
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ def check_protocol(request: GatewayRequest, kind: str, model: str) -> None:
     if kind not in allowed:
         other = "/v1/chat/completions" if kind == ProviderKind.OPENAI else "/v1/messages"
         raise BadRequest(
-            f"The model '{model}' is served by an {ProviderKind(kind).label} provider; call it through {other}.",
+            f"The model '{safe_model(model)}' is served by an {ProviderKind(kind).label} provider; "
+            f"call it through {other}.",
             param="model",
         )
 

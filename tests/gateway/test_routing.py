@@ -389,3 +389,10 @@ def test_env_model_lists_are_what_v1_models_lists_for_catch_all_routes(no_env: p
     no_env.setenv("OPENAI_MODELS", "gpt-4.1")
     sync_env_providers()
     assert load_table().listed_models() == ["claude-sonnet-4-6", "gpt-4.1"]
+
+
+def test_an_alias_is_priced_as_the_upstream_model_it_routes_to() -> None:
+    alias = RouteEntry(pattern="cheap", upstream=_upstream("p"), upstream_model="gpt-4o", priority=1, listed_models=())
+    table = RoutingTable(routes=[alias], prices=[Price("gpt-4o", Decimal(1), Decimal(2))])
+
+    assert table.cost("cheap", 1_000_000, 1_000_000) == Decimal(3)
