@@ -26,6 +26,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 # Imported unguarded: a gateway that fails to import stops start-up loudly; it never turns
 # every /v1/ request into one of Django's 404 pages.
 from gateway.asgi import GatewayApp  # noqa: E402
+from gateway.views import MISSING_V1, gateway_path  # noqa: E402
+from gateway.wire import Response  # noqa: E402
 
 gateway_application = GatewayApp()
 
@@ -48,7 +50,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
     kind = scope["type"]
-    if kind == "http" and scope["path"].startswith("/v1/"):
+    if kind == "http" and (gateway_path(scope["path"]) is not None or scope["path"].rstrip("/") in MISSING_V1):
+        # /v1/…, the few /api/v1/ endpoint aliases, and endpoint paths called without /v1 (a
+        # JSON 404 naming the base URL to use, never Django's HTML page).
         await gateway_application(scope, receive, send)
     elif kind == "http" and scope["path"] == "/metrics":
         from gateway.metrics import serve
@@ -70,18 +74,12 @@ async def _django_with_body_cap(scope: Scope, receive: Receive, send: Send) -> N
     for name, value in scope["headers"]:
         if name == b"content-length" and (not value.isdigit() or int(value) > limit):
             body = b"Request body too large.\n"
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 413,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            await Response(413, headers, body).send(send)
             return
     received = 0
 

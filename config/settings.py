@@ -372,3 +372,10 @@ KEYGATE_MAX_RESPONSE_BYTES = env.int("KEYGATE_MAX_RESPONSE_BYTES", default=64 * 
 
 KEYGATE_METRICS_TOKEN = env.str("KEYGATE_METRICS_TOKEN", default="")
 KEYGATE_USAGE_RETENTION_DAYS = env.int("KEYGATE_USAGE_RETENTION_DAYS", default=90)
+
+# --- Gateway wire (h-wire, issue #11) -------------------------------------------------------
+# CORS for browser apps calling /v1/ directly: off by default; a comma-separated list of
+# origins, or "*". KEYGATE_UPSTREAM_MODELS_REFRESH: seconds between background fetches of each
+# upstream's /v1/models (listed when the operator named no models; 0 disables).
+KEYGATE_CORS_ORIGINS = env.list("KEYGATE_CORS_ORIGINS", default=[])
+KEYGATE_UPSTREAM_MODELS_REFRESH = env.float("KEYGATE_UPSTREAM_MODELS_REFRESH", default=300.0)

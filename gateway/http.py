@@ -19,9 +19,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from gateway.dialects import Dialect, Headers
-from gateway.exceptions import BadRequest, PayloadTooLarge
-from keys import crypto
+from gateway.exceptions import BadRequest, Headers, PayloadTooLarge
+from gateway.wire import Dialect, mask_echo
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -29,6 +28,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 MAX_MODEL_LENGTH = 256
+safe_model = mask_echo  # the name gateway.permissions imports
 
 
 class ClientDisconnected(Exception):
@@ -87,7 +87,7 @@ class GatewayRequest:
         request_id = incoming if REQUEST_ID_RE.match(incoming) else new_request_id()
         if settings.KEYGATE_KEY_PREFIX in request_id:
             # A key pasted as a request id is masked before it is echoed, logged or stored.
-            request_id = safe_model(request_id).replace("…[redacted]", "-redacted")
+            request_id = mask_echo(request_id).replace("…[redacted]", "-redacted")
         client = scope.get("client")
         return cls(
             scope=scope,
@@ -196,20 +196,9 @@ def require_model(payload: dict[str, Any]) -> str:
     return model
 
 
-def safe_model(model: str) -> str:
-    """The model name as Keygate may repeat it (errors, usage records, logs): a key pasted into
-    the model field is masked after its public id."""
-    return crypto.redact(model, settings.KEYGATE_KEY_PREFIX)
-
-
 def _short(error: Exception) -> str:
     text = str(error)
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-async def send_response(send: Send, status: int, headers: Headers, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def base_headers(request: GatewayRequest) -> Headers:

@@ -9,6 +9,7 @@ never from a request (no SSRF through the body).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fnmatch
 import hashlib
 import logging
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from gateway.models import ModelPrice, Provider, ProviderKind, Route
-from gateway.providers.demo import DEMO_MODELS
+from gateway.providers import adapter
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,9 @@ class Price:
 class RoutingTable:
     routes: list[RouteEntry]
     prices: list[Price]
+    #: Model names fetched from each upstream's own /v1/models (by upstream id), kept by the
+    #: gateway's background refresh (gateway.asgi) and shared by every table it loads.
+    discovered: dict[int, tuple[str, ...]] = field(default_factory=dict)
     _known: frozenset[str] = field(default=frozenset(), init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -101,9 +105,25 @@ class RoutingTable:
         self._known = frozenset(names)
 
     def resolve(self, model: str) -> RouteEntry | None:
+        if "/" in model:
+            prefixed = self._resolve_prefixed(model)
+            if prefixed is not None:
+                return prefixed
         for route in self.routes:
             if route.matches(model):
                 return route
+        return None
+
+    def _resolve_prefixed(self, model: str) -> RouteEntry | None:
+        """``openai/gpt-4o``, ``anthropic/claude-sonnet-4-5`` (OpenRouter/LiteLLM style): the
+        route a provider of that kind (or name) has for the rest, asking the upstream for the
+        name without the prefix. A route for the whole prefixed name wins."""
+        prefix, _, rest = model.partition("/")
+        if not rest or any(route.pattern == model for route in self.routes):
+            return None
+        for route in self.routes:
+            if prefix in (route.upstream.kind, route.upstream.name) and route.matches(rest):
+                return dataclasses.replace(route, upstream_model=route.upstream_model or rest)
         return None
 
     def listed_models(self) -> list[str]:
@@ -113,8 +133,9 @@ class RoutingTable:
             candidates = list(route.listed_models)
             if "*" not in route.pattern:
                 candidates.insert(0, route.pattern)
-            if route.upstream.kind == ProviderKind.DEMO and not route.listed_models:
-                candidates.extend(DEMO_MODELS)
+            if not route.listed_models:
+                candidates.extend(adapter(route.upstream.kind).default_models())
+                candidates.extend(self.discovered.get(route.upstream.id, ()))
             for name in candidates:
                 if name not in names and self.resolve(name) is route:
                     names.append(name)

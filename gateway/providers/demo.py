@@ -3,7 +3,8 @@
 Keygate's quickstart must work without an OpenAI or Anthropic account, so when no
 provider is configured this module answers every proxied endpoint with a plausible,
 deterministic reply and plausible usage. It is pure: no Django, no I/O besides
-``asyncio.sleep`` between streamed events.
+``asyncio.sleep`` between streamed events. :class:`DemoProvider` (at the end) makes it an
+ordinary provider adapter (:mod:`gateway.providers.base`).
 
 The payloads follow the public wire formats closely enough that the official
 ``openai`` and ``anthropic`` SDKs parse them, streaming helpers included
@@ -36,6 +37,8 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.providers.base import Provider, UpstreamReply
 
 DEMO_MODELS: tuple[str, ...] = (
     "demo-gpt",
@@ -708,3 +711,46 @@ _STREAMERS = {
     "responses": _stream_responses,
     "messages": _stream_message,
 }
+
+
+# ------------------------------------------------------------------ as a provider
+
+
+class _DemoReply(UpstreamReply):
+    """The demo's answer in the shape of an upstream's."""
+
+    def __init__(
+        self, status: int, content_type: str, body: bytes = b"", events: AsyncIterator[bytes] | None = None
+    ) -> None:
+        self.status = status
+        self.headers = {"content-type": content_type}
+        self._body = body
+        self._events = events
+
+    async def read(self, limit: int) -> bytes:
+        return self._body
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        assert self._events is not None
+        return self._events
+
+
+class DemoProvider(Provider):
+    """The built-in demo as an ordinary provider: it speaks every endpoint, in process."""
+
+    kind = "demo"
+    endpoints = ENDPOINTS
+
+    def default_models(self) -> tuple[str, ...]:
+        return DEMO_MODELS
+
+    async def open(
+        self, session: Any, upstream: Any, request: Any, endpoint: str, body: bytes, payload: dict[str, Any]
+    ) -> UpstreamReply:
+        if payload.get("stream") is True and endpoint in STREAMING_ENDPOINTS:
+            return _DemoReply(200, "text/event-stream", events=stream(endpoint, payload))
+        status, answer = respond(endpoint, payload)
+        return _DemoReply(status, "application/json", json.dumps(answer).encode())
+
+
+PROVIDER = DemoProvider()

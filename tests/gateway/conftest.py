@@ -40,6 +40,7 @@ class InProcessGateway:
         from gateway.routing import load_table
 
         self.app.table = load_table()
+        self.app.table.discovered = self.app.discovered
 
     def key(self, name: str = "all", model_patterns: str | list[str] = "*", **options: Any) -> str:
         if name not in self.keys:
