@@ -187,6 +187,8 @@ class GatewayApp:
             if request.method == "OPTIONS":
                 requested = request.headers.get("access-control-request-headers")
                 await self.cors.preflight(origin, requested).send(send)
+                outcome.status = 204
+                self._log_unrecorded(request, outcome)
                 return
             send = self.cors.wrap(origin, send)
         try:
