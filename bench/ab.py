@@ -50,7 +50,7 @@ def wait_http(url: str, headers: dict[str, str], body: bytes, timeout: float = 6
 
 def wrk(url: str, auth: str, seconds: float, connections: int) -> dict:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(BENCH / "wrk_post.lua"), url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(BENCH / "wrk_post.lua"), url],
         env={**os.environ, "WRK_AUTH": auth},
         capture_output=True,
         text=True,
@@ -66,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("trees", nargs=2, type=Path)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="keygate-ab-"))
