@@ -50,7 +50,17 @@ def wait_http(url: str, headers: dict[str, str], body: bytes, timeout: float = 6
 
 def wrk(url: str, auth: str, seconds: float, connections: int) -> dict:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(BENCH / "wrk_post.lua"), url],
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(BENCH / "wrk_post.lua"),
+            url,
+        ],
         env={**os.environ, "WRK_AUTH": auth},
         capture_output=True,
         text=True,

@@ -4,8 +4,11 @@ prefixes, the ``/api/v1`` base URL, wrong base URLs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import httpx
+import httpx2
 import openai
 import pytest
 
@@ -16,13 +19,13 @@ pytestmark = pytest.mark.live
 HELLO = [{"role": "user", "content": "Hello"}]
 
 
-def _counting_client() -> tuple[httpx.Client, list[str]]:
+def _counting_client(package: Any = httpx) -> tuple[Any, list[str]]:
     sent: list[str] = []
-    return httpx.Client(event_hooks={"request": [lambda request: sent.append(str(request.url))]}), sent
+    return package.Client(event_hooks={"request": [lambda request: sent.append(str(request.url))]}), sent
 
 
 def test_the_anthropic_sdk_does_not_retry_a_refused_key(live: LiveKeygate) -> None:
-    http, sent = _counting_client()
+    http, sent = _counting_client(httpx2)  # the anthropic SDK's HTTP client package
     client = anthropic.Anthropic(base_url=live.url, api_key=unknown_key(), http_client=http, max_retries=3)
 
     with pytest.raises(anthropic.AuthenticationError):
@@ -41,11 +44,15 @@ def test_the_openai_sdk_does_not_retry_a_refused_key(live: LiveKeygate) -> None:
     assert len(sent) == 1
 
 
-def test_the_anthropic_sdks_beta_messages_reach_the_upstream_with_beta_true(live: LiveKeygate) -> None:
+def test_claude_codes_messages_beta_true_reaches_the_upstream(live: LiveKeygate) -> None:
     request_id = new_request_id()
 
-    message = live.anthropic("all").beta.messages.create(
-        model="claude-sonnet-4-6", max_tokens=10, messages=HELLO, extra_headers={"x-request-id": request_id}
+    message = live.anthropic("all").messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=10,
+        messages=HELLO,
+        extra_headers={"x-request-id": request_id},
+        extra_query={"beta": "true"},
     )
 
     assert message.content[0].text
