@@ -23,15 +23,13 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-def _load_gateway() -> Any:
-    try:
-        from gateway.asgi import GatewayApp
-    except ImportError:
-        return None
-    return GatewayApp()
+# Imported unguarded: a gateway that fails to import stops start-up loudly; it never turns
+# every /v1/ request into one of Django's 404 pages.
+from gateway.asgi import GatewayApp  # noqa: E402
+from gateway.views import MISSING_V1, gateway_path  # noqa: E402
+from gateway.wire import Response  # noqa: E402
 
-
-gateway_application = _load_gateway()
+gateway_application = GatewayApp()
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -39,22 +37,22 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             try:
-                if gateway_application is not None:
-                    await gateway_application.startup()
+                await gateway_application.startup()
             except Exception as error:  # report and refuse to start rather than serve half-configured
                 await send({"type": "lifespan.startup.failed", "message": str(error)})
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if gateway_application is not None:
-                await gateway_application.shutdown()
+            await gateway_application.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
     kind = scope["type"]
-    if kind == "http" and gateway_application is not None and scope["path"].startswith("/v1/"):
+    if kind == "http" and (gateway_path(scope["path"]) is not None or scope["path"].rstrip("/") in MISSING_V1):
+        # /v1/…, the few /api/v1/ endpoint aliases, and endpoint paths called without /v1 (a
+        # JSON 404 naming the base URL to use, never Django's HTML page).
         await gateway_application(scope, receive, send)
     elif kind == "http" and scope["path"] == "/metrics":
         from gateway.metrics import serve
@@ -76,18 +74,12 @@ async def _django_with_body_cap(scope: Scope, receive: Receive, send: Send) -> N
     for name, value in scope["headers"]:
         if name == b"content-length" and (not value.isdigit() or int(value) > limit):
             body = b"Request body too large.\n"
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 413,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            await Response(413, headers, body).send(send)
             return
     received = 0
 

@@ -454,3 +454,9 @@ KEYGATE_GITHUB_API_URL = env_str("KEYGATE_GITHUB_API_URL", "https://api.github.c
 KEYGATE_LEAK_REPORTS_PER_MINUTE = env_int("KEYGATE_LEAK_REPORTS_PER_MINUTE", 10)
 # Largest body the /security/ endpoints read (a GitHub batch of 1,000 tokens is ~250 KB).
 KEYGATE_SECURITY_MAX_BODY_BYTES = env_int("KEYGATE_SECURITY_MAX_BODY_BYTES", 1024 * 1024)
+
+# CORS for browser apps calling /v1/ directly: off by default; a comma-separated list of
+# origins, or "*". KEYGATE_UPSTREAM_MODELS_REFRESH: seconds between background fetches of each
+# upstream's /v1/models (listed when the operator named no models; 0 disables).
+KEYGATE_CORS_ORIGINS = env_list("KEYGATE_CORS_ORIGINS", default=[])
+KEYGATE_UPSTREAM_MODELS_REFRESH = env_float("KEYGATE_UPSTREAM_MODELS_REFRESH", 300.0)

@@ -22,10 +22,11 @@ from django.conf import settings
 from gateway import fanout, metrics, views
 from gateway.authentication import FailureCounter, KeyAuthentication
 from gateway.cache import KeyCache
-from gateway.dialects import render_error
+from gateway.cors import CORS
 from gateway.exceptions import (
     APIException,
     BadRequest,
+    GatewayError,
     MethodNotAllowed,
     ModelNotFound,
     NotFound,
@@ -43,16 +44,16 @@ from gateway.http import (
     parse_json_object,
     read_body,
     require_model,
-    safe_model,
-    send_response,
 )
 from gateway.limits import Admission, KeyLimitsThrottle, budget_spent
 from gateway.limitstore import MemoryLimitStore, RedisLimitStore
 from gateway.logfmt import AccessLog
 from gateway.permissions import IsInferenceKey, ModelInScope
+from gateway.providers import adapter
 from gateway.proxy import Forwarder, Outcome
 from gateway.routing import RoutingTable, load_table, sync_env_providers
 from gateway.usage import UsageWriter
+from gateway.wire import Response, mask_echo
 
 log = logging.getLogger("keygate.gateway")
 access_log = logging.getLogger("keygate.access")
@@ -93,6 +94,8 @@ class GatewayApp:
         self._routes_dirty = False
         self._background: list[asyncio.Task[None]] = []
         self.access: AccessLog | None = None
+        self.cors = CORS(settings.KEYGATE_CORS_ORIGINS)
+        self.discovered: dict[int, tuple[str, ...]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -100,7 +103,7 @@ class GatewayApp:
         from gateway import signals
 
         await sync_to_async(sync_env_providers, thread_sensitive=False)()
-        self.table = await sync_to_async(load_table, thread_sensitive=False)()
+        self.table = await self._load_table()
         signals.connect(self)
         await self.forwarder.start()
         self.usage.start()
@@ -111,6 +114,36 @@ class GatewayApp:
         self._background.append(loop.create_task(self._refresh_routes()))
         if settings.REDIS_URL:
             self._background.append(loop.create_task(fanout.subscribe(self.cache.drop, self.routes_changed)))
+        if settings.KEYGATE_UPSTREAM_MODELS_REFRESH > 0:
+            self._background.append(loop.create_task(self._refresh_upstream_models()))
+
+    async def _load_table(self) -> RoutingTable:
+        table = await sync_to_async(load_table, thread_sensitive=False)()
+        table.discovered = self.discovered
+        return table
+
+    async def discover_upstream_models(self) -> None:
+        """Fetch the model list of every upstream behind a catch-all route the operator listed no
+        models for (what /v1/models shows for it). Failures are logged; the last list stays."""
+        upstreams = {r.upstream.id: r.upstream for r in self.table.routes if "*" in r.pattern and not r.listed_models}
+        for upstream in upstreams.values():
+            try:
+                names = await adapter(upstream.kind).list_models(self.forwarder.session, upstream)
+            except UpstreamError as error:
+                log.warning("listing the models of provider %r failed: %s", upstream.name, error.detail)
+                continue
+            if names:
+                self.discovered[upstream.id] = names
+
+    async def _refresh_upstream_models(self) -> None:
+        """Never on the request path: in the background, soon after start and then every
+        ``KEYGATE_UPSTREAM_MODELS_REFRESH`` seconds."""
+        while True:
+            try:
+                await self.discover_upstream_models()
+            except Exception:
+                log.exception("listing upstream models failed")
+            await asyncio.sleep(settings.KEYGATE_UPSTREAM_MODELS_REFRESH)
 
     async def shutdown(self) -> None:
         for task in self._background:
@@ -137,7 +170,7 @@ class GatewayApp:
                 self._routes_dirty = False
                 last = time.monotonic()
                 try:
-                    self.table = await sync_to_async(load_table, thread_sensitive=False)()
+                    self.table = await self._load_table()
                 except Exception:
                     log.exception("reloading routes failed; keeping the previous table")
 
@@ -145,44 +178,53 @@ class GatewayApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = views.match(scope["path"])
-        dialect = endpoint.dialect if endpoint else views.dialect_for_path(scope["path"])
-        request = GatewayRequest.from_scope(scope, dialect, endpoint.name if endpoint else "")
+        request = GatewayRequest.from_scope(scope, views.dialect_of(scope, endpoint), endpoint.name if endpoint else "")
         outcome = Outcome()
         admission: Admission | None = None
         if request.debug_auth:
             send = _with_debug_headers(request, send)
+        if self.cors.enabled and self.cors.allowed(origin := request.headers.get("origin")):
+            if request.method == "OPTIONS":
+                requested = request.headers.get("access-control-request-headers")
+                await self.cors.preflight(origin, requested).send(send)
+                outcome.status = 204
+                self._log_unrecorded(request, outcome)
+                return
+            send = self.cors.wrap(origin, send)
         try:
             if endpoint is None:
-                raise NotFound(f"Unknown endpoint {scope['method']} {scope['path']}.")
+                raise NotFound(views.not_found_message(scope))
             if request.method not in endpoint.methods:
                 raise MethodNotAllowed(request.method, endpoint.methods)
             if endpoint.requires_anthropic_version and not request.headers.get("anthropic-version"):
                 raise BadRequest("anthropic-version: header is required.")
             await self._authorize(request)
             if not endpoint.proxied:
-                handler = views.list_models if endpoint is views.ENDPOINTS["/v1/models"] else views.retrieve_model
-                await handler(request, self.table, send, self.started_at)
+                await views.answer_models(request, self.table, send, self.started_at)
+                outcome.status = 200
                 return
             await self._prepare(request, receive)
             route = self.table.resolve(request.model)
             if route is None:
                 raise ModelNotFound(request.model)
             outcome.provider = route.upstream.name
-            views.check_protocol(request, route.upstream.kind, request.model)
+            plan = self.forwarder.plan(request, route)
             admission = await self.throttle.admit(request)
             if admission is not None:
                 request.extra_headers = admission.headers
             if request.stream:
-                await self._forward(request, route, receive, send, outcome)
+                await self._forward(request, route, plan, receive, send, outcome)
             else:
                 # No disconnect watcher for a non-streamed request: its answer is one write at the end,
                 # and the extra task per request cost ~10 % of throughput.
-                await self.forwarder.forward(request, route, send, outcome)
+                await self.forwarder.forward(request, route, send, outcome, plan)
         except ClientDisconnected:
+            outcome.aborted = True
             return
-        except APIException as error:
+        except APIException as drf_error:
+            error = GatewayError.adopt(drf_error)
             outcome.status = error.status_code
-            outcome.error_type = getattr(error, "kind", None) or getattr(error, "limit", None) or error.default_code
+            outcome.error_type = error.reason
             _count_refusal(error)
             await self._send_error(request, send, error)
         except Exception:
@@ -197,6 +239,8 @@ class GatewayApp:
                 tokens, cost = self._record(request, outcome)
                 if admission is not None:
                     await self.throttle.settle(admission, tokens=tokens, cost=cost)
+            else:
+                self._log_unrecorded(request, outcome)
 
     async def _authorize(self, request: GatewayRequest) -> None:
         try:
@@ -218,14 +262,14 @@ class GatewayApp:
         _check(self.request_permissions, request, self)
 
     async def _forward(
-        self, request: GatewayRequest, route: Any, receive: Receive, send: Send, outcome: Outcome
+        self, request: GatewayRequest, route: Any, plan: Any, receive: Receive, send: Send, outcome: Outcome
     ) -> None:
         """Forward in this task while a watcher cancels it if the client disconnects first
         (which closes the upstream request). One extra task per request, no ``asyncio.wait``."""
         this = asyncio.current_task()
         watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(receive, this, outcome))
         try:
-            await self.forwarder.forward(request, route, send, outcome)
+            await self.forwarder.forward(request, route, send, outcome, plan)
         except asyncio.CancelledError:
             if not outcome.aborted:
                 raise  # cancelled for another reason (shutdown): not ours to swallow
@@ -240,10 +284,8 @@ class GatewayApp:
                     await asyncio.sleep(0)
 
     async def _send_error(self, request: GatewayRequest, send: Send, error: APIException) -> None:
-        status, headers, body = render_error(request.dialect, error, request.request_id)
-        headers.extend(base_headers(request))
         try:
-            await send_response(send, status, headers, body)
+            await Response.error(request.dialect, error, request.request_id, base_headers(request)).send(send)
         except Exception:  # the response had already started (mid-stream failure): nothing more to send
             log.debug("could not send error response for %s", request.request_id)
 
@@ -258,10 +300,11 @@ class GatewayApp:
             output_tokens = output_tokens or max(0, outcome.events - 1)
         elapsed = time.perf_counter() - request.started
         status = outcome.status or (499 if outcome.aborted else 0)
-        model = safe_model(request.model)
+        model = mask_echo(request.model)
         cost = self.table.cost(request.model, input_tokens, output_tokens)
         routed = outcome.provider != ""
-        metrics.child(metrics.REQUESTS, request.endpoint, model if routed else "(unrouted)", str(status)).inc()
+        label = self.table.metric_label(request.model) if routed else "(unrouted)"
+        metrics.child(metrics.REQUESTS, request.endpoint, label, str(status)).inc()
         metrics.child(metrics.LATENCY, request.endpoint).observe(elapsed)
         if outcome.ttfb is not None:
             metrics.child(metrics.TTFB, request.endpoint).observe(outcome.ttfb)
@@ -302,10 +345,28 @@ class GatewayApp:
         )
         return input_tokens + output_tokens, cost
 
+    def _log_unrecorded(self, request: GatewayRequest, outcome: Outcome) -> None:
+        """The access line of a request that made no usage record: refused before it had a key
+        and a model (401, 404, 405, 400, 413), or answered by Keygate itself (/v1/models)."""
+        if self.access is None:
+            return
+        self.access.write(
+            level="info",
+            logger="keygate.access",
+            request_id=request.request_id,
+            key=request.auth.public_id if request.auth is not None else None,
+            method=request.method,
+            path=mask_echo(request.path)[:256],
+            endpoint=request.endpoint or None,
+            status=outcome.status or (499 if outcome.aborted else 0),
+            latency_ms=round((time.perf_counter() - request.started) * 1000, 2),
+            error=outcome.error_type,
+        )
 
-def _count_refusal(error: APIException) -> None:
+
+def _count_refusal(error: GatewayError) -> None:
     if error.status_code == 429:
-        metrics.child(metrics.LIMIT_REFUSALS, getattr(error, "limit", "other")).inc()
+        metrics.child(metrics.LIMIT_REFUSALS, error.limit or "other").inc()
 
 
 def _check(permissions: list[Any], request: GatewayRequest, view: Any) -> None:

@@ -1,18 +1,25 @@
 """The gateway's failures, in DRF's vocabulary (``APIException`` with a status and a code).
 
-Each is rendered in the caller's protocol dialect by :mod:`gateway.dialects`, so the official
-SDKs raise their typed errors (401 → AuthenticationError, 403 → PermissionDeniedError, …).
+Every failure the gateway raises is a :class:`GatewayError`: it declares the attributes the
+renderer (:func:`gateway.wire.render_error`) reads — ``param``, ``error_type``, ``kind``,
+``wait``, ``allowed``, ``extra_headers``, ``limit`` — so the renderer reads them, it never probes
+for them. DRF's names (``AuthenticationFailed``, ``Throttled``, …) are re-declared here on that
+base, so the policy classes keep DRF's vocabulary. The official SDKs pick their exception class
+from the status (401 → AuthenticationError, 403 → PermissionDeniedError, …).
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rest_framework import exceptions, status
-from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied, Throttled
+from rest_framework.exceptions import APIException
 
 __all__ = [
     "APIException",
     "AuthenticationFailed",
     "BadRequest",
+    "GatewayError",
     "MethodNotAllowed",
     "ModelNotFound",
     "NotAuthenticated",
@@ -25,8 +32,65 @@ __all__ = [
     "UpstreamUnavailable",
 ]
 
+Headers = list[tuple[bytes, bytes]]
 
-class BadRequest(exceptions.ParseError):
+
+class GatewayError(APIException):
+    """Base of every gateway failure: what the renderer and the usage record read.
+
+    - ``param``: the request field at fault (OpenAI's ``error.param``);
+    - ``error_type``: a protocol error type that overrides the one the status implies;
+    - ``kind``: names the failure in usage records and metrics (``upstream_timeout``, …);
+    - ``wait``: seconds until a retry may succeed (``Retry-After`` on a 429);
+    - ``allowed``: the methods a 405 names; ``extra_headers``: headers sent with the error;
+    - ``limit``: which key limit refused a 429.
+    """
+
+    param: str | None = None
+    error_type: str | None = None
+    kind: str = ""
+    wait: float | None = None
+    allowed: tuple[str, ...] = ()
+    extra_headers: Headers = []
+    limit: str = ""
+    adopted: ClassVar[bool] = False
+
+    @property
+    def reason(self) -> str:
+        """What the usage record and the access log call this failure."""
+        return self.kind or self.limit or str(self.default_code)
+
+    @classmethod
+    def adopt(cls, error: APIException) -> GatewayError:
+        """A foreign DRF exception as a GatewayError with the same status, detail and code."""
+        if isinstance(error, GatewayError):
+            return error
+        adopted = _Adopted(error.detail, error.get_codes() if isinstance(error.get_codes(), str) else None)
+        adopted.status_code = error.status_code
+        return adopted
+
+
+class _Adopted(GatewayError):
+    adopted = True
+
+
+class AuthenticationFailed(GatewayError, exceptions.AuthenticationFailed):
+    pass
+
+
+class NotAuthenticated(GatewayError, exceptions.NotAuthenticated):
+    pass
+
+
+class PermissionDenied(GatewayError, exceptions.PermissionDenied):
+    pass
+
+
+class Throttled(GatewayError, exceptions.Throttled):
+    pass
+
+
+class BadRequest(GatewayError, exceptions.ParseError):
     """400: malformed JSON, a body that is not an object, a missing or invalid field."""
 
     default_code = "invalid_request_error"
@@ -36,33 +100,33 @@ class BadRequest(exceptions.ParseError):
         self.param = param
 
 
-class NotFound(exceptions.NotFound):
+class NotFound(GatewayError, exceptions.NotFound):
     default_code = "not_found"
 
 
-class ModelNotFound(exceptions.NotFound):
+class ModelNotFound(GatewayError, exceptions.NotFound):
     default_code = "model_not_found"
+    param = "model"
 
     def __init__(self, model: str) -> None:
-        from gateway.http import safe_model
+        from gateway.wire import mask_echo
 
-        super().__init__(f"The model '{safe_model(model)}' does not exist or is not served by this gateway.")
-        self.param = "model"
+        super().__init__(f"The model '{mask_echo(model)}' does not exist or is not served by this gateway.")
 
 
-class MethodNotAllowed(exceptions.MethodNotAllowed):
+class MethodNotAllowed(GatewayError, exceptions.MethodNotAllowed):
     def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
         super().__init__(method)
         self.allowed = allowed
 
 
-class PayloadTooLarge(APIException):
+class PayloadTooLarge(GatewayError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "request_too_large"
     default_detail = "The request body is larger than this gateway accepts."
 
 
-class UpstreamError(APIException):
+class UpstreamError(GatewayError):
     """A failure between Keygate and the provider. ``kind`` names it for usage records."""
 
     status_code = status.HTTP_502_BAD_GATEWAY

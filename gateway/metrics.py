@@ -23,6 +23,7 @@ from prometheus_client import (
 )
 
 from gateway.http import Receive, Scope, Send
+from gateway.wire import Response
 
 disable_created_metrics()
 
@@ -88,11 +89,4 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         status, body, content_type = 401, b"unauthorized\n", b"text/plain"
     else:
         status, body, content_type = 200, generate_latest(_registry()), CONTENT_TYPE_LATEST.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type), (b"cache-control", b"no-store")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await Response(status, [(b"content-type", content_type), (b"cache-control", b"no-store")], body).send(send)

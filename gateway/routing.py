@@ -9,6 +9,7 @@ never from a request (no SSRF through the body).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fnmatch
 import hashlib
 import logging
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from gateway.models import ModelPrice, Provider, ProviderKind, Route, credential_env_refusal
-from gateway.providers.demo import DEMO_MODELS
+from gateway.providers import adapter
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class RouteEntry:
     def matches(self, model: str) -> bool:
         return self.pattern == model or ("*" in self.pattern and fnmatch.fnmatchcase(model, self.pattern))
 
+    def upstream_name(self, model: str) -> str:
+        """The model name the upstream is asked for."""
+        return self.upstream_model or model
+
 
 @dataclass(frozen=True, slots=True)
 class Price:
@@ -88,11 +93,37 @@ class Price:
 class RoutingTable:
     routes: list[RouteEntry]
     prices: list[Price]
+    #: Model names fetched from each upstream's own /v1/models (by upstream id), kept by the
+    #: gateway's background refresh (gateway.asgi) and shared by every table it loads.
+    discovered: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    _known: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = set(self.listed_models())
+        names.update(route.pattern for route in self.routes if "*" not in route.pattern)
+        names.update(route.upstream_model for route in self.routes if route.upstream_model)
+        self._known = frozenset(names)
 
     def resolve(self, model: str) -> RouteEntry | None:
+        if "/" in model:
+            prefixed = self._resolve_prefixed(model)
+            if prefixed is not None:
+                return prefixed
         for route in self.routes:
             if route.matches(model):
                 return route
+        return None
+
+    def _resolve_prefixed(self, model: str) -> RouteEntry | None:
+        """``openai/gpt-4o``, ``anthropic/claude-sonnet-4-5`` (OpenRouter/LiteLLM style): the
+        route a provider of that kind (or name) has for the rest, asking the upstream for the
+        name without the prefix. A route for the whole prefixed name wins."""
+        prefix, _, rest = model.partition("/")
+        if not rest or any(route.pattern == model for route in self.routes):
+            return None
+        for route in self.routes:
+            if prefix in (route.upstream.kind, route.upstream.name) and route.matches(rest):
+                return dataclasses.replace(route, upstream_model=route.upstream_model or rest)
         return None
 
     def listed_models(self) -> list[str]:
@@ -102,25 +133,39 @@ class RoutingTable:
             candidates = list(route.listed_models)
             if "*" not in route.pattern:
                 candidates.insert(0, route.pattern)
-            if route.upstream.kind == ProviderKind.DEMO and not route.listed_models:
-                candidates.extend(DEMO_MODELS)
+            if not route.listed_models:
+                candidates.extend(adapter(route.upstream.kind).default_models())
+                candidates.extend(self.discovered.get(route.upstream.id, ()))
             for name in candidates:
                 if name not in names and self.resolve(name) is route:
                     names.append(name)
         return names
 
+    def metric_label(self, model: str) -> str:
+        """``model`` when this table routes it by name, else ``"other"``: a metric label must
+        come from a bounded set, never from whatever a client types (issue #10)."""
+        return model if model in self._known else "other"
+
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
-        """USD cost from the most specific matching price (0 when no price is configured)."""
+        """USD cost of a request for ``model``, priced as the upstream model it routes to
+        (an alias ``cheap`` → ``gpt-4o`` costs what gpt-4o costs, so budgets hold); the alias's
+        own price applies only when the upstream model has none. 0 when nothing is priced."""
         if not self.prices:
             return _ZERO
+        route = self.resolve(model)
+        upstream = route.upstream_name(model) if route is not None else model
+        best = self._price(upstream) or (self._price(model) if upstream != model else None)
+        if best is None:
+            return _ZERO
+        return (best.input_per_mtok * input_tokens + best.output_per_mtok * output_tokens) / Decimal(1_000_000)
+
+    def _price(self, model: str) -> Price | None:
         best = None
         for price in self.prices:
             if price.pattern == model or ("*" in price.pattern and fnmatch.fnmatchcase(model, price.pattern)):
                 if best is None or len(price.pattern.replace("*", "")) > len(best.pattern.replace("*", "")):
                     best = price
-        if best is None:
-            return Decimal(0)
-        return (best.input_per_mtok * input_tokens + best.output_per_mtok * output_tokens) / Decimal(1_000_000)
+        return best
 
 
 def _credential(provider: Provider) -> str | None:

@@ -127,3 +127,40 @@ class SSETap:
         self.saw_usage = True
         injected = self._drop_injected_usage and payload.get("choices") == [] and "usage" in payload
         return not injected
+
+
+class SSEParser:
+    """Split an upstream's SSE bytes into ``(event name or None, data)`` pairs, one per complete
+    event (for translation, which needs each event whole; the pass-through path uses SSETap)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self.events = 0
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+        data = self._pending + chunk if self._pending else chunk
+        cut = _last_event_end(data)
+        if cut < 0:
+            self._pending = data
+            return []
+        complete, self._pending = data[:cut], data[cut:]
+        return self._parse(complete)
+
+    def flush(self) -> list[tuple[str | None, bytes]]:
+        rest, self._pending = self._pending, b""
+        return self._parse(rest) if rest.strip() else []
+
+    def _parse(self, block: bytes) -> list[tuple[str | None, bytes]]:
+        parsed: list[tuple[str | None, bytes]] = []
+        for raw in EVENT_END_RE.split(block):
+            name: str | None = None
+            data: list[bytes] = []
+            for line in raw.splitlines():
+                if line.startswith(b"event:"):
+                    name = line[6:].strip().decode("utf-8", "replace")
+                elif line.startswith(b"data:"):
+                    data.append(line[5:].lstrip(b" "))
+            if name is not None or data:
+                self.events += 1
+                parsed.append((name, b"\n".join(data)))
+        return parsed

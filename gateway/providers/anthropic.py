@@ -7,26 +7,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gateway.providers.base import HTTPProvider
+
 if TYPE_CHECKING:
     from gateway.http import GatewayRequest
     from gateway.routing import Upstream
 
 DEFAULT_VERSION = "2023-06-01"
-PASSTHROUGH = ("anthropic-beta",)
 
 
-def build(upstream: Upstream, request: GatewayRequest) -> tuple[str, dict[str, str]]:
-    headers = {
-        "content-type": "application/json",
-        "accept": request.headers.get("accept", "application/json"),
-        "accept-encoding": "identity",
-        "user-agent": "Keygate",
-        "x-request-id": request.request_id,
-        "anthropic-version": request.headers.get("anthropic-version") or DEFAULT_VERSION,
-    }
-    for name in PASSTHROUGH:
-        if name in request.headers:
-            headers[name] = request.headers[name]
-    if upstream.credential:
-        headers["x-api-key"] = upstream.credential
-    return f"{upstream.base_url}/v1/{request.endpoint}", headers
+class AnthropicProvider(HTTPProvider):
+    kind = "anthropic"
+    endpoints = frozenset({"messages", "messages/count_tokens"})
+    forwarded_headers = ("anthropic-beta",)
+
+    def url(self, upstream: Upstream, endpoint: str) -> str:
+        return f"{upstream.base_url}/v1/{endpoint}"
+
+    def credential_headers(self, upstream: Upstream, request: GatewayRequest | None) -> dict[str, str]:
+        version = request.headers.get("anthropic-version") if request is not None else None
+        headers = {"anthropic-version": version or DEFAULT_VERSION}
+        if upstream.credential:
+            headers["x-api-key"] = upstream.credential
+        return headers
+
+
+PROVIDER = AnthropicProvider()

@@ -3,7 +3,8 @@
 Keygate's quickstart must work without an OpenAI or Anthropic account, so when no
 provider is configured this module answers every proxied endpoint with a plausible,
 deterministic reply and plausible usage. It is pure: no Django, no I/O besides
-``asyncio.sleep`` between streamed events.
+``asyncio.sleep`` between streamed events. :class:`DemoProvider` (at the end) makes it an
+ordinary provider adapter (:mod:`gateway.providers.base`).
 
 The payloads follow the public wire formats closely enough that the official
 ``openai`` and ``anthropic`` SDKs parse them, streaming helpers included
@@ -36,6 +37,9 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.providers import demo_skills as skills
+from gateway.providers.base import Provider, UpstreamReply
 
 DEMO_MODELS: tuple[str, ...] = (
     "demo-gpt",
@@ -88,6 +92,8 @@ class _Answer:
     reply: str
     prompt_tokens: int
     completion_tokens: int
+    tool: skills.ToolCall | None = None
+    thinking: str | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -175,8 +181,8 @@ def _messages_text(messages: Any) -> tuple[str, str]:
             continue
         text = _text_of(message.get("content"))
         texts.append(text)
-        if message.get("role") == "user" and text:
-            last_user = text
+        if message.get("role") == "user" and (said := skills.strip_reminders(text)):
+            last_user = said
     return "\n".join(texts), last_user
 
 
@@ -210,11 +216,27 @@ def _reply_to(last_user_text: str) -> str:
 def _answer(endpoint: str, body: dict, pieces: Sequence[str] | None = None) -> _Answer:
     prompt, last_user = _prompt_text(endpoint, body)
     reply = "".join(pieces) if pieces is not None else _reply_to(last_user)
+    tool = None
+    if pieces is None:
+        call_id = _new_id("toolu_demo" if endpoint == "messages" else "call_demo")
+        tool = skills.tool_call(endpoint, body, last_user, call_id)
+        schema = skills.output_schema(endpoint, body)
+        result = skills.after_tool_result(endpoint, body)
+        if tool is not None:
+            reply = ""
+        elif schema is not None:
+            reply = json.dumps(skills.example(schema, hint=last_user), ensure_ascii=False)
+        elif result is not None:
+            reply = f"The tool answered: {' '.join(result.split())[:_SNIPPET_CHARS]}"
+    thought = f"The user said {last_user[:40]!r}; I will answer briefly." if skills.thinking(endpoint, body) else None
+    spoken = reply + (tool.arguments_json if tool else "") + (thought or "")
     return _Answer(
         model=_model(body),
         reply=reply,
         prompt_tokens=estimate_tokens(prompt),
-        completion_tokens=estimate_tokens(reply),
+        completion_tokens=estimate_tokens(spoken),
+        tool=tool,
+        thinking=thought,
     )
 
 
@@ -692,19 +714,237 @@ def _stream_message(body: dict, answer: _Answer, pieces: list[str]) -> list[byte
     return events
 
 
+# ------------------------------------------------ tool calls and thinking (demo_skills)
+
+
+def _chat_with_skills(body: dict) -> dict:
+    answer = _answer("chat/completions", body)
+    completion = _chat_completion_from(body, answer)
+    message = completion["choices"][0]["message"]
+    if answer.thinking:
+        message["reasoning_content"] = answer.thinking
+    if answer.tool:
+        message["content"] = None
+        message["tool_calls"] = [
+            {
+                "id": answer.tool.call_id,
+                "type": "function",
+                "function": {"name": answer.tool.name, "arguments": answer.tool.arguments_json},
+            }
+        ]
+        completion["choices"][0]["finish_reason"] = "tool_calls"
+    return completion
+
+
+def _chat_completion_from(body: dict, answer: _Answer) -> dict:
+    completion = _chat_completion(body)
+    completion["choices"][0]["message"]["content"] = answer.reply
+    completion["usage"] = _chat_usage(answer)
+    return completion
+
+
+def _stream_chat_with_skills(body: dict, answer: _Answer, pieces: list[str]) -> list[bytes]:
+    if not (answer.tool or answer.thinking):
+        return _stream_chat(body, answer, pieces)
+    events = _stream_chat(body, answer, [] if answer.tool else pieces)
+    first = json.loads(events[0][len(b"data: ") :])
+    envelope = {k: v for k, v in first.items() if k != "choices"}
+
+    def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return _openai_event({**envelope, "choices": [choice]})
+
+    extra = [chunk({"reasoning_content": answer.thinking})] if answer.thinking else []
+    if answer.tool:
+        call = {"index": 0, "id": answer.tool.call_id, "type": "function"}
+        extra += [
+            chunk({"tool_calls": [{**call, "function": {"name": answer.tool.name, "arguments": ""}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": answer.tool.arguments_json}}]}),
+        ]
+        # The text run's finish chunk says "stop": the tool call's says "tool_calls".
+        finish = next(i for i, e in enumerate(events) if b'"finish_reason": "stop"' in e)
+        events[finish] = chunk({}, "tool_calls")
+    return [events[0], *extra, *events[1:]]
+
+
+def _message_with_skills(body: dict) -> dict:
+    answer = _answer("messages", body)
+    message = _message(body)
+    message["usage"] = _message_usage(answer, answer.completion_tokens)
+    content: list[dict] = []
+    if answer.thinking:
+        content.append({"type": "thinking", "thinking": answer.thinking, "signature": "demo-signature"})
+    if answer.reply:
+        content.append({"type": "text", "text": answer.reply})
+    if answer.tool:
+        content.append(
+            {"type": "tool_use", "id": answer.tool.call_id, "name": answer.tool.name, "input": answer.tool.arguments}
+        )
+        message["stop_reason"] = "tool_use"
+    message["content"] = content or [{"type": "text", "text": ""}]
+    return message
+
+
+def _stream_message_with_skills(body: dict, answer: _Answer, pieces: list[str]) -> list[bytes]:
+    if not (answer.tool or answer.thinking):
+        return _stream_message(body, answer, pieces)
+    plain = _stream_message(body, answer, pieces)
+    start, ping = plain[0], plain[2]
+    blocks: list[bytes] = []
+    index = 0
+
+    def block(content_block: dict, deltas: list[dict]) -> None:
+        nonlocal index
+        blocks.append(
+            _named_event(
+                "content_block_start", {"type": "content_block_start", "index": index, "content_block": content_block}
+            )
+        )
+        for delta in deltas:
+            blocks.append(
+                _named_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            )
+        blocks.append(_named_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        index += 1
+
+    if answer.thinking:
+        block(
+            {"type": "thinking", "thinking": "", "signature": ""},
+            [
+                {"type": "thinking_delta", "thinking": answer.thinking},
+                {"type": "signature_delta", "signature": "demo-signature"},
+            ],
+        )
+    if answer.reply:
+        block({"type": "text", "text": ""}, [{"type": "text_delta", "text": piece} for piece in pieces])
+    if answer.tool:
+        tool = answer.tool
+        block(
+            {"type": "tool_use", "id": tool.call_id, "name": tool.name, "input": {}},
+            [{"type": "input_json_delta", "partial_json": tool.arguments_json}],
+        )
+    stop = "tool_use" if answer.tool else "end_turn"
+    end = [
+        _named_event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": answer.completion_tokens},
+            },
+        ),
+        _named_event("message_stop", {"type": "message_stop"}),
+    ]
+    return [start, ping, *blocks, *end]
+
+
+def _function_call_item(answer: _Answer, item_id: str, status: str, arguments: str) -> dict:
+    assert answer.tool is not None
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "call_id": answer.tool.call_id,
+        "name": answer.tool.name,
+        "arguments": arguments,
+    }
+
+
+def _responses_with_skills(body: dict) -> dict:
+    answer = _answer("responses", body)
+    item_id = _new_id("fc_demo")
+    response = _completed_response(body, answer, _new_id("resp_demo"), _new_id("msg_demo"), _now())
+    if answer.tool:
+        response["output"] = [_function_call_item(answer, item_id, "completed", answer.tool.arguments_json)]
+    return response
+
+
+def _stream_responses_with_skills(body: dict, answer: _Answer, pieces: list[str]) -> list[bytes]:
+    if not answer.tool:
+        return _stream_responses(body, answer, pieces)
+    response_id, item_id, created_at = _new_id("resp_demo"), _new_id("fc_demo"), _now()
+    in_progress = _response_object(body, answer, response_id, created_at)
+    arguments = answer.tool.arguments_json
+    done = _function_call_item(answer, item_id, "completed", arguments)
+    completed = {
+        **_completed_response(body, answer, response_id, item_id, created_at),
+        "output": [done],
+    }
+    where = {"item_id": item_id, "output_index": 0}
+    payloads: list[dict] = [
+        {"type": "response.created", "response": in_progress},
+        {"type": "response.in_progress", "response": in_progress},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": _function_call_item(answer, item_id, "in_progress", ""),
+        },
+        {"type": "response.function_call_arguments.delta", **where, "delta": arguments},
+        {"type": "response.function_call_arguments.done", **where, "arguments": arguments},
+        {"type": "response.output_item.done", "output_index": 0, "item": done},
+        {"type": "response.completed", "response": completed},
+    ]
+    return [
+        _named_event(payload["type"], {**payload, "sequence_number": number}) for number, payload in enumerate(payloads)
+    ]
+
+
 _RESPONDERS = {
-    "chat/completions": _chat_completion,
+    "chat/completions": _chat_with_skills,
     "completions": _completion,
     "embeddings": _embeddings,
     "images/generations": _images,
-    "responses": _responses,
-    "messages": _message,
+    "responses": _responses_with_skills,
+    "messages": _message_with_skills,
     "messages/count_tokens": _count_tokens,
 }
 
 _STREAMERS = {
-    "chat/completions": _stream_chat,
+    "chat/completions": _stream_chat_with_skills,
     "completions": _stream_completion,
-    "responses": _stream_responses,
-    "messages": _stream_message,
+    "responses": _stream_responses_with_skills,
+    "messages": _stream_message_with_skills,
 }
+
+
+# ------------------------------------------------------------------ as a provider
+
+
+class _DemoReply(UpstreamReply):
+    """The demo's answer in the shape of an upstream's."""
+
+    def __init__(
+        self, status: int, content_type: str, body: bytes = b"", events: AsyncIterator[bytes] | None = None
+    ) -> None:
+        self.status = status
+        self.headers = {"content-type": content_type}
+        self._body = body
+        self._events = events
+
+    async def read(self, limit: int) -> bytes:
+        return self._body
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        assert self._events is not None
+        return self._events
+
+
+class DemoProvider(Provider):
+    """The built-in demo as an ordinary provider: it speaks every endpoint, in process."""
+
+    kind = "demo"
+    endpoints = ENDPOINTS
+
+    def default_models(self) -> tuple[str, ...]:
+        return DEMO_MODELS
+
+    async def open(
+        self, session: Any, upstream: Any, request: Any, endpoint: str, body: bytes, payload: dict[str, Any]
+    ) -> UpstreamReply:
+        if payload.get("stream") is True and endpoint in STREAMING_ENDPOINTS:
+            return _DemoReply(200, "text/event-stream", events=stream(endpoint, payload))
+        status, answer = respond(endpoint, payload)
+        return _DemoReply(status, "application/json", json.dumps(answer).encode())
+
+
+PROVIDER = DemoProvider()

@@ -7,26 +7,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gateway.providers.base import HTTPProvider
+
 if TYPE_CHECKING:
     from gateway.http import GatewayRequest
     from gateway.routing import Upstream
 
-# Client headers worth forwarding; everything else (cookies, the client's credential,
-# hop-by-hop headers, forwarding headers) stays behind.
-PASSTHROUGH = ("openai-beta",)
+
+class OpenAIProvider(HTTPProvider):
+    kind = "openai"
+    endpoints = frozenset({"chat/completions", "completions", "embeddings", "images/generations", "responses"})
+    forwarded_headers = ("openai-beta",)
+
+    def url(self, upstream: Upstream, endpoint: str) -> str:
+        return f"{upstream.base_url}/{endpoint}"
+
+    def credential_headers(self, upstream: Upstream, request: GatewayRequest | None) -> dict[str, str]:
+        return {"authorization": f"Bearer {upstream.credential}"} if upstream.credential else {}
 
 
-def build(upstream: Upstream, request: GatewayRequest) -> tuple[str, dict[str, str]]:
-    headers = {
-        "content-type": "application/json",
-        "accept": request.headers.get("accept", "application/json, text/event-stream"),
-        "accept-encoding": "identity",
-        "user-agent": "Keygate",
-        "x-request-id": request.request_id,
-    }
-    for name in PASSTHROUGH:
-        if name in request.headers:
-            headers[name] = request.headers[name]
-    if upstream.credential:
-        headers["authorization"] = f"Bearer {upstream.credential}"
-    return f"{upstream.base_url}/{request.endpoint}", headers
+PROVIDER = OpenAIProvider()

@@ -96,3 +96,31 @@ def test_demo_usage_is_recorded(demo: LiveKeygate) -> None:
         completion.usage.prompt_tokens,
         completion.usage.completion_tokens,
     )
+
+
+def test_the_openai_sdk_gets_a_demo_tool_call(demo: LiveKeygate) -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}},
+        }
+    ]
+
+    completion = demo.openai("everything").chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "use the tool"}], tools=tools
+    )
+
+    call = completion.choices[0].message.tool_calls[0]
+    assert completion.choices[0].finish_reason == "tool_calls" and call.function.name == "lookup"
+
+
+def test_the_anthropic_sdk_streams_a_demo_tool_use(demo: LiveKeygate) -> None:
+    tools = [{"name": "lookup", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]
+
+    with demo.anthropic("everything").messages.stream(
+        model="claude-haiku-4-5", max_tokens=100, messages=[{"role": "user", "content": "use the tool"}], tools=tools
+    ) as stream:
+        final = stream.get_final_message()
+
+    assert final.stop_reason == "tool_use"
+    assert final.content[-1].type == "tool_use" and final.content[-1].input == {"q": "use the tool"}

@@ -69,8 +69,9 @@ def test_a_body_keygate_cannot_use_is_a_400_in_the_endpoints_dialect(
         pytest.param("GET", "/v1/chat/completions", "openai", "POST", id="get-chat"),
         pytest.param("PUT", "/v1/embeddings", "openai", "POST", id="put-embeddings"),
         pytest.param("GET", "/v1/messages", "anthropic", "POST", id="get-messages"),
-        pytest.param("POST", "/v1/models", "openai", "GET", id="post-models"),
-        pytest.param("DELETE", "/v1/models/gpt-4o", "openai", "GET", id="delete-model"),
+        # anthropic-version on the shared /v1/models: the Anthropic dialect, as its list has the Anthropic shape
+        pytest.param("POST", "/v1/models", "anthropic", "GET, HEAD", id="post-models"),
+        pytest.param("DELETE", "/v1/models/gpt-4o", "anthropic", "GET, HEAD", id="delete-model"),
     ],
 )
 def test_a_wrong_method_is_a_405_naming_the_allowed_one(

@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.dialects import Dialect
 from gateway.http import GatewayRequest
 from gateway.providers import anthropic, openai
 from gateway.proxy import _upstream_message, prepare_body
 from gateway.routing import RouteEntry, Upstream
+from gateway.wire import Dialect
 
 CREDENTIAL = "sk-provider-credential-1234567890"
 CLIENT_KEY = "sk-kg-client-key-that-must-stay-here"
@@ -157,7 +157,9 @@ NEVER_FORWARDED = {
 
 
 def test_openai_upstreams_get_the_provider_credential_and_none_of_the_clients_headers() -> None:
-    url, headers = openai.build(_upstream("openai"), _request("chat/completions", {"model": "m"}, CLIENT_HEADERS))
+    url, headers = openai.PROVIDER.build_request(
+        _upstream("openai"), _request("chat/completions", {"model": "m"}, CLIENT_HEADERS)
+    )
 
     assert url == "http://upstream.test/v1/chat/completions"
     assert headers["authorization"] == f"Bearer {CREDENTIAL}"
@@ -170,7 +172,9 @@ def test_openai_upstreams_get_the_provider_credential_and_none_of_the_clients_he
 
 
 def test_anthropic_upstreams_get_the_provider_credential_and_none_of_the_clients_headers() -> None:
-    url, headers = anthropic.build(_upstream("anthropic"), _request("messages", {"model": "m"}, CLIENT_HEADERS))
+    url, headers = anthropic.PROVIDER.build_request(
+        _upstream("anthropic"), _request("messages", {"model": "m"}, CLIENT_HEADERS)
+    )
 
     assert url == "http://upstream.test/v1/messages"
     assert headers["x-api-key"] == CREDENTIAL
@@ -183,7 +187,7 @@ def test_anthropic_upstreams_get_the_provider_credential_and_none_of_the_clients
 
 
 def test_an_anthropic_upstream_gets_a_default_version_when_none_was_sent() -> None:
-    _, headers = anthropic.build(_upstream("anthropic"), _request("messages", {"model": "m"}))
+    _, headers = anthropic.PROVIDER.build_request(_upstream("anthropic"), _request("messages", {"model": "m"}))
 
     assert headers["anthropic-version"] == anthropic.DEFAULT_VERSION
 
@@ -191,7 +195,7 @@ def test_an_anthropic_upstream_gets_a_default_version_when_none_was_sent() -> No
 def test_a_provider_without_a_credential_sends_none() -> None:
     request = _request("chat/completions", {"model": "m"}, CLIENT_HEADERS)
 
-    _, headers = openai.build(_upstream("openai", credential=None), request)
+    _, headers = openai.PROVIDER.build_request(_upstream("openai", credential=None), request)
 
     assert "authorization" not in headers
 

@@ -389,3 +389,40 @@ def test_env_model_lists_are_what_v1_models_lists_for_catch_all_routes(no_env: p
     no_env.setenv("OPENAI_MODELS", "gpt-4.1")
     sync_env_providers()
     assert load_table().listed_models() == ["claude-sonnet-4-6", "gpt-4.1"]
+
+
+def test_an_alias_is_priced_as_the_upstream_model_it_routes_to() -> None:
+    alias = RouteEntry(pattern="cheap", upstream=_upstream("p"), upstream_model="gpt-4o", priority=1, listed_models=())
+    table = RoutingTable(routes=[alias], prices=[Price("gpt-4o", Decimal(1), Decimal(2))])
+
+    assert table.cost("cheap", 1_000_000, 1_000_000) == Decimal(3)
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "upstream_model"),
+    [
+        pytest.param("openai/gpt-4o", "oai", "gpt-4o", id="kind-prefix"),
+        pytest.param("anthropic/claude-sonnet-4-5", "ant", "claude-sonnet-4-5", id="anthropic-prefix"),
+        pytest.param("ant/claude-x", "ant", "claude-x", id="provider-name-prefix"),
+        pytest.param("meta-llama/Llama-3", "oai", "meta-llama/Llama-3", id="not-a-provider-prefix"),
+    ],
+)
+def test_a_provider_prefixed_model_is_routed_to_that_provider_without_the_prefix(
+    model: str, provider: str, upstream_model: str
+) -> None:
+    table = RoutingTable(
+        routes=[_route("claude-*", "ant", kind="anthropic"), _route("*", "oai")],
+        prices=[],
+    )
+
+    route = table.resolve(model)
+
+    assert route is not None and route.upstream.name == provider
+    assert route.upstream_name(model) == upstream_model
+
+
+def test_a_route_for_the_whole_prefixed_name_wins() -> None:
+    exact = _route("openai/gpt-4o", "special")
+    table = RoutingTable(routes=[exact, _route("*", "oai")], prices=[])
+
+    assert table.resolve("openai/gpt-4o") is exact

@@ -69,6 +69,21 @@ OPENAI_ENDPOINTS = (
 )
 ANTHROPIC_ENDPOINTS = ("messages", "messages/count_tokens")
 
+#: Sent with every answer to a body with ``"mock_headers": true``: what real upstreams send
+#: that clients use (and a cookie and a hop-by-hop header that must never pass a gateway).
+MOCK_RESPONSE_HEADERS = {
+    "openai-processing-ms": "12",
+    "x-ratelimit-remaining-requests": "4999",
+    "anthropic-ratelimit-requests-remaining": "49",
+    "retry-after-ms": "250",
+    "x-should-retry": "true",
+    "set-cookie": "upstream_session=secret; Path=/",
+    "keep-alive": "timeout=5",
+}
+
+#: What ``GET /v1/models`` lists.
+UPSTREAM_MODELS = ("mock-model-a", "mock-model-b")
+
 REDIRECT_LOCATION = "http://127.0.0.1:1/elsewhere"
 HUGE_BODY_BYTES = 20 * 1024 * 1024
 SLOW_FIRST_BYTE_SECONDS = 5.0
@@ -252,6 +267,11 @@ class _Upstream:
             self.log.update(record, completed=True, completed_at=time.time())
         return response
 
+    async def handle_models(self, request: web.Request) -> web.Response:
+        """``GET /v1/models``: the shape OpenAI and Anthropic share (``data[].id``)."""
+        data = [{"id": name, "object": "model", "type": "model", "owned_by": "mock"} for name in UPSTREAM_MODELS]
+        return web.json_response({"object": "list", "data": data, "has_more": False})
+
     async def handle_requests(self, request: web.Request) -> web.Response:
         return web.json_response(self.log.snapshot())
 
@@ -286,6 +306,8 @@ class _Upstream:
         if not isinstance(body, dict):
             return error(400, "mock upstream: the request body is not a JSON object")
 
+        if body.get("mock_headers") is True:
+            headers.update(MOCK_RESPONSE_HEADERS)
         model = body.get("model")
         if isinstance(model, str) and (match := _ERROR_MODEL.fullmatch(model)):
             return error(int(match.group(1)), f"mock upstream error {match.group(1)}")
@@ -457,6 +479,7 @@ def _build_app(upstream: _Upstream) -> web.Application:
     app[_UPSTREAM] = upstream
     for endpoint in OPENAI_ENDPOINTS + ANTHROPIC_ENDPOINTS:
         app.router.add_post(f"/v1/{endpoint}", upstream.handle_api)
+    app.router.add_get("/v1/models", upstream.handle_models)
     app.router.add_get("/_control/requests", upstream.handle_requests)
     app.router.add_post("/_control/reset", upstream.handle_reset)
     app.router.add_route("*", "/v1/{tail:.*}", upstream.handle_api)

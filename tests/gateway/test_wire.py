@@ -1,4 +1,4 @@
-"""gateway.dialects: each protocol's error shape, with the headers clients act on."""
+"""gateway.wire: each protocol's error shape, with the headers clients act on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from gateway.dialects import Dialect, error_body, render_error
 from gateway.exceptions import (
     AuthenticationFailed,
     BadRequest,
@@ -19,6 +18,7 @@ from gateway.exceptions import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.wire import Dialect, error_body, render_error
 
 ANTHROPIC_ERROR_TYPES = {
     "invalid_request_error",
