@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from gateway import translate
 from gateway.exceptions import BadRequest, GatewayError, UpstreamError, UpstreamUnavailable
 from gateway.http import GatewayRequest, Send, base_headers
 from gateway.models import ProviderKind
@@ -54,8 +55,6 @@ from gateway.wire import (
     mask_echo,
     stream_error_event,
 )
-
-from gateway import translate
 
 log = logging.getLogger(__name__)
 
