@@ -268,8 +268,10 @@ class GatewayApp:
         (which closes the upstream request). One extra task per request, no ``asyncio.wait``."""
         this = asyncio.current_task()
         watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(receive, this, outcome))
+        completed = False
         try:
             await self.forwarder.forward(request, route, send, outcome, plan)
+            completed = True
         except asyncio.CancelledError:
             if not outcome.aborted:
                 raise  # cancelled for another reason (shutdown): not ours to swallow
@@ -277,11 +279,16 @@ class GatewayApp:
         finally:
             watcher.cancel()
         if outcome.aborted:
-            outcome.error_type = outcome.error_type or "client_disconnected"
             if this.cancelling():  # the disconnect raced the forward's last step: absorb its cancel
                 this.uncancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.sleep(0)
+            if completed:
+                # The whole answer was sent before the client hung up (a client closes as soon as it
+                # has read the last event): a finished stream, not an aborted one.
+                outcome.aborted = False
+            else:
+                outcome.error_type = outcome.error_type or "client_disconnected"
 
     async def _send_error(self, request: GatewayRequest, send: Send, error: APIException) -> None:
         try:

@@ -18,7 +18,6 @@ is a 503 with ``Retry-After``.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import ErrorDetail
 
 from gateway import metrics
-from gateway.exceptions import APIException, AuthenticationFailed, NotAuthenticated, PermissionDenied, Throttled
+from gateway.exceptions import GatewayError, AuthenticationFailed, NotAuthenticated, PermissionDenied, Throttled
 from keys.costly import Argon2Busy, AttemptGuard, AttemptsExceeded
 from keys.services import KeyState
 
@@ -96,7 +95,7 @@ class AuthFailuresThrottled(Throttled):
         self.limit = "auth_failures"
 
 
-class AuthenticationOverloaded(APIException):
+class AuthenticationOverloaded(GatewayError):
     """503 + Retry-After: the process's argon2 line is full; a key it has verified still works."""
 
     status_code = 503
@@ -105,7 +104,7 @@ class AuthenticationOverloaded(APIException):
 
     def __init__(self, retry_after: float) -> None:
         super().__init__()
-        self.extra_headers = [(b"retry-after", str(max(1, math.ceil(retry_after))).encode())]
+        self.wait = retry_after  # gateway.wire renders it as Retry-After (whole seconds, rounded up)
 
 
 class FailureCounter:

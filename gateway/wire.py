@@ -160,7 +160,7 @@ def render_error(dialect: Dialect, exc: APIException, request_id: str) -> tuple[
         headers.append(NO_RETRY)
     if status == 405 and error.allowed:
         headers.append((b"allow", ", ".join(error.allowed).encode()))
-    if status == 429 and error.wait is not None:
+    if status in (429, 503) and error.wait is not None:
         headers.append((b"retry-after", str(max(1, int(error.wait + 0.999))).encode()))
     headers.extend(error.extra_headers)
     return status, headers, body

@@ -111,12 +111,21 @@ def test_a_key_for_gpt_4o_alone_cannot_reach_claude(live: LiveKeygate) -> None:
     assert "claude-sonnet-4-6" in error.value.body["error"]["message"]
 
 
-def test_a_model_served_by_an_openai_provider_says_to_use_chat_completions(claude: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.BadRequestError) as error:
-        claude.messages.create(model="gpt-4o", max_tokens=10, messages=HELLO)
+def test_a_model_served_by_an_openai_provider_is_translated_for_the_anthropic_sdk(claude: anthropic.Anthropic) -> None:
+    message = claude.messages.create(model="gpt-4o", max_tokens=10, messages=HELLO)
 
-    assert error.value.body["error"]["type"] == "invalid_request_error"
-    assert "/v1/chat/completions" in error.value.body["error"]["message"]
+    assert message.type == "message" and message.role == "assistant" and message.model == "gpt-4o"
+    assert message.content[0].type == "text" and message.content[0].text
+    assert message.usage.output_tokens > 0
+
+
+def test_a_model_served_by_an_openai_provider_streams_to_the_anthropic_sdk(claude: anthropic.Anthropic) -> None:
+    with claude.messages.stream(model="gpt-4o", max_tokens=10, messages=HELLO) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+
+    assert text and final.content[0].text == text
+    assert final.stop_reason in {"end_turn", "max_tokens"}
 
 
 @pytest.mark.parametrize(

@@ -282,11 +282,20 @@ def test_a_malformed_request_is_a_bad_request_error(oai: openai.OpenAI, body: ob
     assert error.value.param == param
 
 
-def test_a_model_served_by_an_anthropic_provider_says_to_use_the_messages_endpoint(oai: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as error:
-        oai.chat.completions.create(model="claude-haiku-4-5", messages=HI)
+def test_a_model_served_by_an_anthropic_provider_is_translated_for_the_openai_sdk(oai: openai.OpenAI) -> None:
+    reply = oai.chat.completions.create(model="claude-haiku-4-5", messages=HI)
 
-    assert "/v1/messages" in error.value.message
+    assert reply.object == "chat.completion" and reply.model == "claude-haiku-4-5"
+    assert reply.choices[0].message.role == "assistant" and reply.choices[0].message.content
+    assert reply.usage.completion_tokens > 0
+
+
+def test_a_model_served_by_an_anthropic_provider_streams_to_the_openai_sdk(oai: openai.OpenAI) -> None:
+    chunks = list(oai.chat.completions.create(model="claude-haiku-4-5", messages=HI, stream=True))
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
 
 
 def test_an_unreachable_upstream_is_a_502(live: LiveKeygate, oai: openai.OpenAI) -> None:

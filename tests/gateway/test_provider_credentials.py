@@ -16,7 +16,7 @@ from django.test import Client
 
 from gateway.http import GatewayRequest
 from gateway.models import Provider, ProviderEvent, Route, credential_env_refusal
-from gateway.providers import openai
+from gateway.providers import adapter
 from gateway.routing import load_table
 from tests.gateway.test_proxy import _request
 
@@ -77,7 +77,7 @@ def test_a_name_that_is_not_an_environment_variable_name_is_refused(name: str) -
 def _sent_upstream(model: str = "gpt-4o") -> dict[str, str]:
     route = load_table().resolve(model)
     request: GatewayRequest = _request("chat/completions", {"model": model})
-    _, headers = openai.build(route.upstream, request)
+    _, headers = adapter(route.upstream.kind).build_request(route.upstream, request)
     return headers
 
 
