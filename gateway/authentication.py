@@ -8,12 +8,12 @@ rule the management API calls too). Every failure says the same thing to the cal
 against key enumeration"; ``X-Debug-Auth: true`` adds headers that explain the decision (never a
 secret).
 
-Counted before the work: a well-formed key this process has not verified is an *attempt*,
-counted per client address and per public id before its lookup and argon2 (429 past either
-limit), and given back once it proves a real key. A key already verified here is never counted
-or refused, so its holder is unaffected by an attack on its public id; a malformed key costs
-nothing and is never counted (an office NAT sending typos locks nobody out). A full argon2 line
-is a 503 with ``Retry-After``.
+Counted before the work: a verification about to start is an *attempt*, counted per client
+address and per public id before its lookup and argon2 (429 past either limit), and given back
+once it proves a real key; a key refused from memory or joining a verification under way is
+free. A key already verified here is never counted or refused, so its holder is unaffected by an
+attack on its public id; a malformed key costs nothing and is never counted (an office NAT
+sending typos locks nobody out). A full argon2 line is a 503 with ``Retry-After``.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ Three layers, all in process memory, none persisted or logged (DESIGN §3):
    this process and on cross-process notifications — makes it immediate: the state is forgotten
    and a read already under way is not allowed to put the old state back.
 
-Cold work is bounded and counted before it runs (SECURITY.md): a well-formed key this process has
-not verified is first admitted by the caller's :class:`~keys.costly.AttemptGuard` (per address
-and per public id); concurrent misses for one key share one verification (single-flight: 1,000
+Cold work is bounded and counted before it runs (SECURITY.md): a verification about to start is
+first admitted by the caller's :class:`~keys.costly.AttemptGuard` (per address and per public
+id; a key refused from memory, or joining a verification under way, costs nothing and is not
+counted); concurrent misses for one key share one verification (single-flight: 1,000
 simultaneous first requests cost exactly one argon2 computation); at most ``max_pending``
 verifications are waiting or running, and beyond that a miss is refused at once with
 :class:`~keys.costly.Argon2Busy`. Verifications run in their own small thread pool, and argon2
@@ -154,17 +155,27 @@ class KeyCache:
         parsed = crypto.parse_key(raw, self._prefix)
         if parsed is None:
             return None, "malformed"  # free, and never counted against anyone
+        expires = self._negative.get(digest)
+        if expires is not None:
+            if expires > self._clock():
+                self.stats.negative_hits += 1
+                return None, "invalid"  # free too: answered from memory
+            del self._negative[digest]
+        self.stats.misses += 1
+        pending = self._inflight.get(digest)
+        if pending is not None:  # joins a verification already under way: costs nothing more
+            return await asyncio.shield(pending), "verified"
         if guard is not None:
             guard.reserve(address, parsed.public_id)
         try:
-            state, how = await self._cold(digest, raw)
+            state = await self._verify_new(digest, raw)
         except BaseException:
             if guard is not None:
                 guard.release(address, parsed.public_id)
             raise
         if state is not None and guard is not None:
             guard.release(address, parsed.public_id)
-        return state, how
+        return state, "verified"
 
     def knows(self, raw: str) -> bool:
         """True when ``raw`` verified earlier in this process (no I/O)."""
@@ -191,20 +202,7 @@ class KeyCache:
 
     # --- verification ----------------------------------------------------------------------
 
-    async def _cold(self, digest: bytes, raw: str) -> tuple[KeyState | None, str]:
-        expires = self._negative.get(digest)
-        if expires is not None:
-            if expires > self._clock():
-                self.stats.negative_hits += 1
-                return None, "invalid"
-            del self._negative[digest]
-        self.stats.misses += 1
-        return await self._verify_once(digest, raw), "verified"
-
-    async def _verify_once(self, digest: bytes, raw: str) -> KeyState | None:
-        pending = self._inflight.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
+    async def _verify_new(self, digest: bytes, raw: str) -> KeyState | None:
         if len(self._inflight) >= self.max_pending:
             self.stats.refused += 1
             raise costly.Argon2Busy()

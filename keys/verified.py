@@ -7,8 +7,9 @@ code that runs in request threads, with the same cost rules (SECURITY.md):
   so a key costs argon2 once per process; its state is read from the database on every call
   (one indexed query), so a revocation is seen at once by every process;
 - ``digest → "no"`` for keys that failed, for ``negative_ttl`` seconds;
-- a malformed key costs nothing and is never counted; a well-formed key this process has not
-  verified is reserved with the caller's :class:`~keys.costly.AttemptGuard` before any lookup;
+- a malformed key costs nothing and is never counted; a verification about to start is reserved
+  with the caller's :class:`~keys.costly.AttemptGuard` before any lookup (a key refused from
+  memory, or joining a verification under way, is free and not counted);
 - concurrent first uses of one key share one verification (single-flight across threads), and
   argon2 runs in the process's limiter (inside :func:`keys.services.verify_key`).
 """
@@ -79,51 +80,52 @@ class VerifiedKeys:
         parsed = crypto.parse_key(raw, self._prefix)
         if parsed is None:
             return None, "malformed"
-        if guard is not None:
-            guard.reserve(address, parsed.public_id)
-        try:
-            state, how = self._cold(digest, raw)
-        except BaseException:
-            if guard is not None:
-                guard.release(address, parsed.public_id)
-            raise
-        if state is not None and guard is not None:
-            guard.release(address, parsed.public_id)
-        return state, how
-
-    def knows(self, raw: str) -> bool:
-        with self._lock:
-            return crypto.digest(self._pepper, raw) in self._ids
-
-    def _cold(self, digest: bytes, raw: str) -> tuple[KeyState | None, str]:
         with self._lock:
             expires = self._negative.get(digest)
-            if expires is not None:
-                if expires > self._clock():
-                    return None, "invalid"
-                del self._negative[digest]
+            if expires is not None and expires > self._clock():
+                return None, "invalid"
+            self._negative.pop(digest, None)
             flight = self._inflight.get(digest)
             leader = flight is None
-            if flight is None:
+            if leader:
                 flight = self._inflight[digest] = _Flight()
-                self.verifications += 1
-        if not leader:
+        if not leader:  # joins a verification under way: costs nothing more, is not counted
             flight.done.wait()
             if flight.error is not None:
                 raise flight.error
             return flight.state, "verified"
         try:
-            flight.state = self._verify(raw)
+            if guard is not None:
+                guard.reserve(address, parsed.public_id)
         except BaseException as error:
-            flight.error = error
+            self._finish(digest, flight, error=error)
             raise
-        finally:
-            with self._lock:
-                self._inflight.pop(digest, None)
-                if flight.error is None:
-                    self._settle(digest, flight.state)
-            flight.done.set()
-        return flight.state, "verified"
+        try:
+            state = self._verify(raw)
+        except BaseException as error:
+            if guard is not None:
+                guard.release(address, parsed.public_id)
+            self._finish(digest, flight, error=error)
+            raise
+        self.verifications += 1
+        if state is not None and guard is not None:
+            guard.release(address, parsed.public_id)
+        self._finish(digest, flight, state=state)
+        return state, "verified"
+
+    def knows(self, raw: str) -> bool:
+        with self._lock:
+            return crypto.digest(self._pepper, raw) in self._ids
+
+    def _finish(
+        self, digest: bytes, flight: _Flight, *, state: KeyState | None = None, error: BaseException | None = None
+    ) -> None:
+        flight.state, flight.error = state, error
+        with self._lock:
+            self._inflight.pop(digest, None)
+            if error is None:
+                self._settle(digest, state)
+        flight.done.set()
 
     def _settle(self, digest: bytes, state: KeyState | None) -> None:
         if state is None:

@@ -485,3 +485,27 @@ def test_the_per_key_limit_defaults_to_the_setting(settings) -> None:
 )
 def test_the_one_allowed_networks_rule(allowed: tuple[str, ...], client: str | None, expected: bool) -> None:
     assert _state(1, allowed_ips=allowed).ip_allowed(client) is expected
+
+
+def test_200_concurrent_first_uses_of_a_real_key_all_succeed_whatever_the_limits() -> None:
+    harness = Harness(per_address=2, per_key=2)
+    harness.store.delay = 0.05
+    raw = harness.store.add(1)
+
+    async def scenario() -> list[int]:
+        return await asyncio.gather(*(harness.status(_request(raw)) for _ in range(200)))
+
+    assert harness.run(scenario) == [200] * 200  # they share one verification: one attempt, given back
+    assert harness.store.verify_calls == 1
+
+
+def test_a_wrong_key_refused_from_memory_is_not_counted_again() -> None:
+    harness = Harness(per_address=2)
+    wrong = crypto.generate_key(PREFIX)[1]
+
+    async def scenario() -> list[int]:
+        repeated = [await harness.status(_request(wrong)) for _ in range(10)]
+        return [*repeated, await harness.status(_request(crypto.generate_key(PREFIX)[1]))]
+
+    assert harness.run(scenario) == [401] * 11  # one attempt counted for the repeats, one for the new guess
+    assert harness.store.verify_calls == 2

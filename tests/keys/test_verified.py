@@ -175,3 +175,15 @@ def test_no_plaintext_key_is_held() -> None:
     keys.authenticate(raw)
 
     assert raw not in repr(keys.__dict__) and all(isinstance(d, bytes) for d in keys._ids)
+
+
+def test_parallel_first_uses_of_a_real_key_all_succeed_whatever_the_limits() -> None:
+    store = FakeStore(delay=0.05)
+    raw = store.add(1)
+    keys = _keys(store)
+    guard = _guard(per_address=2, per_key=2)
+
+    results = _parallel(50, lambda n: keys.authenticate(raw, "198.51.100.9", guard))
+
+    assert all(not isinstance(result, Exception) and result[0] is not None for result in results)
+    assert store.verify_calls == 1
