@@ -29,7 +29,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import ErrorDetail
 
 from gateway import metrics
-from gateway.exceptions import GatewayError, AuthenticationFailed, NotAuthenticated, PermissionDenied, Throttled
+from gateway.exceptions import AuthenticationFailed, GatewayError, NotAuthenticated, PermissionDenied, Throttled
 from keys.costly import Argon2Busy, AttemptGuard, AttemptsExceeded
 from keys.services import KeyState
 
