@@ -27,11 +27,12 @@ def tree(tmp_path: Path) -> tuple[Path, list[str]]:
     """A small repository with two keys of ours (one in a nested directory), look-alikes, a
     foreign key, a binary file and a .git directory that must be skipped."""
     keys = [crypto.generate_key("sk-kg")[1] for _ in range(3)]
+    typo = keys[0][:-1] + ("X" if keys[0][-1] != "X" else "Y")  # one character off: never a key
     (tmp_path / "src" / "deep").mkdir(parents=True)
     (tmp_path / "src" / "settings.py").write_text(f'DEBUG = True\n\nAPI_KEY = "{keys[0]}"\n')
     (tmp_path / "src" / "deep" / "notes.md").write_text(f"line one\n  curl -H 'Authorization: Bearer {keys[1]}'\n")
     (tmp_path / "clean.txt").write_text(
-        f"sk-kg-{'A' * 50}\n{keys[0][:-1]}X\n{_foreign()}\nsk-kg-short\n"  # look-alikes and a foreign key
+        f"sk-kg-{'A' * 50}\n{typo}\n{_foreign()}\nsk-kg-short\n"  # look-alikes and a foreign key
     )
     (tmp_path / "blob.bin").write_bytes(b"\x00\xff\xfe" * 100)
     (tmp_path / ".git").mkdir()
