@@ -77,3 +77,10 @@ def claude() -> Path:
 def codex() -> Path:
     """Codex CLI's launcher (``bin/codex.js`` runs the platform package's binary)."""
     return install() / "@openai" / "codex" / "bin" / "codex.js"
+
+
+def node_script(script: Path) -> Path:
+    """``script`` copied beside ``node_modules``, where Node resolves its imports (ESM ignores NODE_PATH)."""
+    target = install().parent / script.name
+    target.write_text(script.read_text())
+    return target
