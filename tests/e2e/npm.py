@@ -52,14 +52,14 @@ def _installed(name: str) -> str | None:
 def install() -> Path:
     """``node_modules`` with every package of :data:`PACKAGES` at its pinned version."""
     npm = require_npm()
-    missing = [f"{name}@{version}" for name, version in PACKAGES.items() if _installed(name) != version]
-    if missing:
+    if any(_installed(name) != version for name, version in PACKAGES.items()):
         FOLDER.mkdir(exist_ok=True)
-        (FOLDER / "package.json").write_text('{"private": true}\n')
-        command = [npm, "install", "--no-audit", "--no-fund", "--no-save", "--loglevel=error", *missing]
+        manifest = {"private": True, "dependencies": PACKAGES}
+        (FOLDER / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        command = [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"]
         result = subprocess.run(command, cwd=FOLDER, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
         if result.returncode != 0:
-            pytest.fail(f"npm install {' '.join(missing)} failed:\n{result.stderr[-2000:]}")
+            pytest.fail(f"npm install of {PACKAGES} failed:\n{result.stderr[-2000:]}")
         wrong = {name: _installed(name) for name, version in PACKAGES.items() if _installed(name) != version}
         if wrong:
             pytest.fail(f"npm install left these packages at the wrong version: {wrong}")
