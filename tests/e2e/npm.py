@@ -27,7 +27,7 @@ import pytest
 PACKAGES = {
     "@anthropic-ai/claude-code": "2.1.332",
     "@openai/codex": "0.171.0",
-    "openai": "7.59.0",
+    "openai": "6.49.0",  # 7.x needs Node 22; Debian 12 ships Node 18
     "@anthropic-ai/sdk": "1.16.0",
 }
 FOLDER = Path(__file__).parent / ".npm"
