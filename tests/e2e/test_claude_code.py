@@ -20,6 +20,7 @@ import pytest
 from tests.conftest_live import unknown_key
 from tests.e2e import npm
 from tests.e2e.conftest import SECRET, AgentsKeygate, call_when_asked
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.live
 
@@ -88,6 +89,7 @@ def test_claude_code_gives_up_at_once_on_a_key_keygate_refuses(
     agents: AgentsKeygate, claude_binary: Path, tmp_path: Path
 ) -> None:
     agents.script(None)
+    logged_before = len(agents.server.logs())
 
     # 401 with x-should-retry: false: without the header Claude Code retried for minutes (issue #11).
     result = _claude(agents, tmp_path, {"ANTHROPIC_API_KEY": unknown_key()}, "Say hello")
@@ -96,3 +98,9 @@ def test_claude_code_gives_up_at_once_on_a_key_keygate_refuses(
     assert result.returncode != 0 and outcome["is_error"] is True
     assert outcome["api_error_status"] == 401
     assert agents.upstream.requests == []
+    refused = wait_until(
+        lambda: [line for line in agents.server.logs()[logged_before:].splitlines() if '"status":401' in line],
+        timeout=5,
+        what="the access-log line of the refused request",
+    )
+    assert len(refused) == 1, refused
