@@ -29,6 +29,9 @@ model_provider = "keygate"
 web_search = "disabled"  # a hosted tool: no upstream but OpenAI's runs it
 check_for_update_on_startup = false
 
+[features]
+plugins = false  # else Codex looks up github.com for its plugin marketplace: Keygate is all it calls
+
 [model_providers.keygate]
 name = "Keygate"
 base_url = "{url}/v1"
