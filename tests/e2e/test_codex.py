@@ -20,7 +20,8 @@ import pytest
 from tests.e2e import npm
 from tests.e2e.conftest import SECRET, AgentsKeygate, call_when_asked
 
-pytestmark = pytest.mark.live
+# The first test installs the npm packages (tests/e2e/npm.py): minutes on a cold npm cache.
+pytestmark = [pytest.mark.live, pytest.mark.timeout(npm.INSTALL_TIMEOUT + 120)]
 
 MARKER = "keygate-codex-7"
 COMMAND = f"echo {MARKER}"

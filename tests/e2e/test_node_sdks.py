@@ -19,7 +19,8 @@ from tests.conftest_live import unknown_key
 from tests.e2e import npm
 from tests.e2e.conftest import AgentsKeygate, call_when_asked
 
-pytestmark = pytest.mark.live
+# The first test installs the npm packages (tests/e2e/npm.py): minutes on a cold npm cache.
+pytestmark = [pytest.mark.live, pytest.mark.timeout(npm.INSTALL_TIMEOUT + 120)]
 
 SCRIPT = Path(__file__).with_name("node_sdks.mjs")
 HELLO = "Hello from node"
