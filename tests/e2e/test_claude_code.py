@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -35,7 +34,9 @@ QUIET = {
 }
 
 
-def _claude(agents: AgentsKeygate, tmp_path: Path, credential: dict[str, str], prompt: str) -> Any:
+def _claude(
+    agents: AgentsKeygate, tmp_path: Path, credential: dict[str, str], prompt: str
+) -> subprocess.CompletedProcess[str]:
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
