@@ -15,7 +15,7 @@ from typing import Any
 from .base import JSON, Protocol, Usage, new_id
 from .chat_messages_response import chat_id
 from .errors import error_payload
-from .responses import function_call_item, message_item, reasoning_item, response_object
+from .responses import chat_function_name, function_call_item, message_item, reasoning_item, response_object
 from .stream import DONE, ChatChunks, Event, ToolSlots
 
 
@@ -152,7 +152,9 @@ class ChatToResponses:
             out.append(self.event("response.output_text.done", **where, content_index=0, text=self.text, logprobs=[]))
             out.append(self.event("response.content_part.done", **where, content_index=0, part=done["content"][0]))
         else:
-            done = function_call_item(item["id"], item["call_id"], item["name"], item["arguments"])
+            done = function_call_item(
+                item["id"], item["call_id"], item["name"], item["arguments"], namespace=item.get("namespace")
+            )
             out.append(self.event("response.function_call_arguments.done", **where, arguments=item["arguments"]))
         self.output[index] = done
         self.calls = {k: done if v is item else v for k, v in self.calls.items()}
@@ -192,7 +194,7 @@ class ResponsesToChat(ChatChunks):
             item = payload.get("item") or {}
             if item.get("type") == "function_call":
                 index = self.calls[item.get("id") or ""] = len(self.calls)
-                fn = {"name": item.get("name"), "arguments": item.get("arguments") or ""}
+                fn = {"name": chat_function_name(item), "arguments": item.get("arguments") or ""}
                 out.append(
                     self.chunk(
                         {
