@@ -208,7 +208,7 @@ class GatewayApp:
             if route is None:
                 raise ModelNotFound(request.model)
             outcome.provider = route.upstream.name
-            plan = self.forwarder.plan(request, route)
+            plan = self.forwarder.plan(request, route)  # one per deployment that can serve it
             admission = await self.throttle.admit(request)
             if admission is not None:
                 request.extra_headers = admission.headers
@@ -308,7 +308,7 @@ class GatewayApp:
         elapsed = time.perf_counter() - request.started
         status = outcome.status or (499 if outcome.aborted else 0)
         model = mask_echo(request.model)
-        cost = self.table.cost(request.model, input_tokens, output_tokens)
+        cost = self.table.cost(request.model, input_tokens, output_tokens, outcome.upstream_model or None)
         routed = outcome.provider != ""
         label = self.table.metric_label(request.model) if routed else "(unrouted)"
         metrics.child(metrics.REQUESTS, request.endpoint, label, str(status)).inc()
@@ -338,6 +338,7 @@ class GatewayApp:
             endpoint=request.endpoint,
             model=model[:128],
             provider=outcome.provider,
+            attempts=max(1, outcome.attempts),
             status_code=outcome.status or (499 if outcome.aborted else 0),
             input_tokens=input_tokens,
             output_tokens=output_tokens,

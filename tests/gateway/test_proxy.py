@@ -12,7 +12,7 @@ import pytest
 from gateway.http import GatewayRequest
 from gateway.providers import anthropic, openai
 from gateway.proxy import _upstream_message, prepare_body
-from gateway.routing import RouteEntry, Upstream
+from gateway.routing import Deployment, Upstream
 from gateway.wire import Dialect
 
 CREDENTIAL = "sk-provider-credential-1234567890"
@@ -52,10 +52,8 @@ def _upstream(kind: str = "openai", credential: str | None = CREDENTIAL) -> Upst
     )
 
 
-def _route(upstream_model: str = "", kind: str = "openai") -> RouteEntry:
-    return RouteEntry(
-        pattern="*", upstream=_upstream(kind), upstream_model=upstream_model, priority=1, listed_models=()
-    )
+def _route(upstream_model: str = "", kind: str = "openai") -> Deployment:
+    return Deployment(_upstream(kind), upstream_model)
 
 
 # --- the body -----------------------------------------------------------------------------
