@@ -19,7 +19,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from gateway import fanout, metrics, views
+from gateway import config_file, fanout, metrics, views
 from gateway.authentication import FailureCounter, KeyAuthentication
 from gateway.cache import KeyCache
 from gateway.cors import CORS
@@ -102,6 +102,8 @@ class GatewayApp:
     async def startup(self) -> None:
         from gateway import signals
 
+        # The declarative file first (a ConfigError stops start-up), then the environment's providers.
+        await sync_to_async(config_file.apply_configured, thread_sensitive=False)()
         await sync_to_async(sync_env_providers, thread_sensitive=False)()
         self.table = await self._load_table()
         signals.connect(self)
