@@ -10,8 +10,8 @@ import pytest
 from gateway.models import Provider, ProviderKind, Route
 from gateway.providers.demo import DEMO_MODELS
 from gateway.routing import (
-    Price,
     Deployment,
+    Price,
     RouteEntry,
     RoutingTable,
     Upstream,
