@@ -340,7 +340,7 @@ class GatewayApp:
             endpoint=request.endpoint,
             model=model[:128],
             provider=outcome.provider,
-            attempts=max(1, outcome.attempts),
+            attempts=outcome.attempts,
             status_code=outcome.status or (499 if outcome.aborted else 0),
             input_tokens=input_tokens,
             output_tokens=output_tokens,

@@ -50,6 +50,12 @@ class Router:
         untried deployment may be used. ``eligible``: keys of the deployments that can serve
         this request at all (the protocol allows it); None for all of them."""
         board = self.board
+        if len(route.deployments) == 1:  # the common case, and no choice to make
+            only = route.deployments[0]
+            if only.key in tried or (eligible is not None and only.key not in eligible):
+                return None
+            board.acquire(only.key)  # takes the probe slot when half-open; tried anyway when open
+            return only
         remaining = [d for d in route.deployments if d.key not in tried and (eligible is None or d.key in eligible)]
         if not remaining:
             return None

@@ -92,7 +92,8 @@ class Deployment:
     key: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", f"{self.upstream.name}:{self.upstream_model or '*'}")
+        if not self.key:  # a copy made for a prefixed model name keeps its deployment's key
+            object.__setattr__(self, "key", f"{self.upstream.name}:{self.upstream_model or '*'}")
 
     def upstream_name(self, model: str) -> str:
         """The model name the upstream is asked for."""

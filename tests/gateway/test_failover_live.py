@@ -45,6 +45,7 @@ providers:
     base_url: "{a}/v1"
     api_key_env: KEYGATE_UPSTREAM_GOOD
     timeouts: {{connect: 2, first_byte: 0.5, idle: 0.4}}
+  - {{name: patient, kind: openai, base_url: "{a}/v1", api_key_env: KEYGATE_UPSTREAM_GOOD}}
   - {{name: wrongcred, kind: openai, base_url: "{a}/v1", api_key_env: KEYGATE_UPSTREAM_WRONG}}
   - {{name: flip, kind: openai, base_url: "{c}/v1", api_key_env: KEYGATE_UPSTREAM_GOOD, timeouts: {{first_byte: 30}}}}
 {primaries}routes:
@@ -65,6 +66,9 @@ providers:
     deployments: [{{provider: flip, model: gpt-4o}}, {{provider: backup, model: breaker-backup, priority: 1}}]
   - model: all-down
     deployments: [{{provider: primary, model: mock-error-500}}, {{provider: backup, model: mock-error-503, priority: 1}}]
+  - model: retry-after
+    retry_after_cap: 2
+    deployments: [{{provider: patient, model: mock-error-429}}]
   - model: deadline
     deadline: 1
     deployments: [{{provider: primary, model: mock-slow-first-byte}}, {{provider: backup, model: gpt-4o, priority: 1}}]
@@ -240,6 +244,17 @@ def test_when_every_deployment_fails_the_last_failure_is_returned(server: Keygat
     assert response.status_code == 503, response.text
     assert response.json()["error"]["message"] == "mock upstream error 503"
     assert response.headers["x-keygate-attempts"] == "2"
+
+
+def test_a_short_retry_after_is_honoured_on_the_same_deployment_when_no_other_is_left(
+    server: KeygateServer, upstreams: dict[str, UpstreamServer]
+) -> None:
+    response = _chat(server, "retry-after")
+
+    assert response.status_code == 429
+    assert response.headers["x-keygate-attempts"] == "2"
+    first, second = _received(upstreams["a"], response.request_id)
+    assert second["received_at"] - first["received_at"] >= 0.9  # the upstream asked for 1 s
 
 
 def test_the_routes_deadline_bounds_the_wait_for_an_answer(

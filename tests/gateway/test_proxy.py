@@ -242,3 +242,30 @@ def test_a_long_upstream_message_is_cut() -> None:
     message, _, _ = _upstream_message(json.dumps(body).encode(), 400, _upstream())
 
     assert len(message) == 2000
+
+
+# --- retry-after --------------------------------------------------------------------------
+
+
+class _Reply:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "cap", "expected"),
+    [
+        pytest.param({"retry-after": "1"}, 2.0, 1.0, id="seconds-under-the-cap"),
+        pytest.param({"retry-after-ms": "250", "retry-after": "1"}, 2.0, 0.25, id="milliseconds-win"),
+        pytest.param({"retry-after": "5"}, 2.0, None, id="over-the-cap"),
+        pytest.param({"retry-after": "1"}, 0.0, None, id="cap-zero-never"),
+        pytest.param({"retry-after": "soon"}, 2.0, None, id="garbage"),
+        pytest.param({}, 2.0, None, id="absent"),
+    ],
+)
+def test_an_upstream_retry_after_is_honoured_only_under_the_routes_cap(
+    headers: dict[str, str], cap: float, expected: float | None
+) -> None:
+    from gateway.proxy import _retry_after
+
+    assert _retry_after(_Reply(headers), cap) == expected  # type: ignore[arg-type]

@@ -163,3 +163,16 @@ def test_a_deployment_of_weight_zero_is_drained(router: Router) -> None:
     route = _route(("drained", 0, 0), ("live", 0, 1))
 
     assert {_next(router, route) for _ in range(20)} == {"live"}
+
+
+def test_a_provider_prefixed_model_keeps_its_deployments_breaker_key() -> None:
+    from gateway.routing import RoutingTable
+
+    table = RoutingTable(routes=[_route(("openai", 0, 1))], prices=[])
+    table.routes[0] = RouteEntry(pattern="*", deployments=(Deployment(_upstream("openai")),), priority=1)
+
+    route = table.resolve("openai/whatever-a-client-types")
+
+    assert route is not None
+    assert route.deployments[0].upstream_model == "whatever-a-client-types"
+    assert route.deployments[0].key == "openai:*"  # bounded: never a client's text in a metric label
