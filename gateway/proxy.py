@@ -38,7 +38,7 @@ import orjson
 from django.conf import settings
 
 from gateway import metrics, translate
-from gateway.breaker import process_board
+from gateway.breaker import BreakerBoard, process_board
 from gateway.exceptions import BadRequest, GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.http import GatewayRequest, Send, base_headers
 from gateway.models import ProviderKind
@@ -98,6 +98,20 @@ class _Opened:
     plan: Plan
     reply: UpstreamReply
     drop_injected_usage: bool
+
+
+class _Buffered(UpstreamReply):
+    """A reply whose whole body was read already (``read`` returns it)."""
+
+    def __init__(self, reply: UpstreamReply, body: bytes) -> None:
+        self._reply, self._body = reply, body
+        self.status, self.headers = reply.status, reply.headers
+
+    async def read(self, limit: int) -> bytes:
+        return self._body
+
+    def close(self) -> None:
+        self._reply.close()
 
 
 def _close(opened: _Opened | None) -> None:
@@ -213,11 +227,7 @@ class Forwarder:
                     failure = (failure or error) if held is None else failure
                     continue
                 except UpstreamError as error:
-                    if error.kind == "route_deadline":
-                        board.release(deployment.key)
-                    else:
-                        board.failure(deployment.key, error.kind)
-                    metrics.child(metrics.ATTEMPTS, deployment.key, "failed").inc()
+                    _count_failure(board, deployment, error)
                     failure, held = error, _close(held)
                     continue
                 except BaseException:
@@ -230,6 +240,19 @@ class Forwarder:
                     _close(held)
                     held, failure = opened, None
                     continue
+                if not opened.reply.content_type.startswith("text/event-stream"):
+                    # A whole answer is read before anything is sent, so an upstream that dies
+                    # mid-body is still a failure this request can move on from.
+                    try:
+                        opened.reply = await self._buffered(opened.reply, deployment, deadline)
+                    except UpstreamError as error:
+                        opened.reply.close()
+                        if error.kind == "upstream_too_large":
+                            board.release(deployment.key)
+                            raise  # another deployment's answer would be as large
+                        _count_failure(board, deployment, error)
+                        failure, held = error, _close(held)
+                        continue
                 board.success(deployment.key)
                 metrics.child(metrics.ATTEMPTS, deployment.key, "answered").inc()
                 _close(held)
@@ -280,6 +303,15 @@ class Forwarder:
                 raise _deadline_passed() from None
         return _Opened(deployment, plan, reply, drop)
 
+    async def _buffered(self, reply: UpstreamReply, deployment: Deployment, deadline: float | None) -> UpstreamReply:
+        if deadline is None:
+            return _Buffered(reply, await reply.read(self.max_response_bytes))
+        try:
+            async with asyncio.timeout(deadline - time.perf_counter()):
+                return _Buffered(reply, await reply.read(self.max_response_bytes))
+        except TimeoutError:
+            raise _deadline_passed() from None
+
     async def _commit(self, request: GatewayRequest, opened: _Opened, send: Send, outcome: Outcome) -> None:
         """Relay ``opened`` to the client: from here on, nothing is retried."""
         deployment = opened.deployment
@@ -328,6 +360,16 @@ class Forwarder:
         outcome.status, outcome.attempts, outcome.provider = 200, 1, deployment.upstream.name
         self._announce(request, outcome)
         await Response.json(200, {"input_tokens": tokens}, base_headers(request)).send(send)
+
+
+def _count_failure(board: BreakerBoard, deployment: Deployment, error: UpstreamError) -> None:
+    """An attempt that failed in transport: the deployment's failure, unless the route's own
+    deadline cut it (then it had no verdict)."""
+    if error.kind == "route_deadline":
+        board.release(deployment.key)
+    else:
+        board.failure(deployment.key, error.kind)
+    metrics.child(metrics.ATTEMPTS, deployment.key, "failed").inc()
 
 
 def _deadline_passed() -> UpstreamTimeout:

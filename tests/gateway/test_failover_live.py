@@ -48,7 +48,10 @@ providers:
   - {{name: patient, kind: openai, base_url: "{a}/v1", api_key_env: KEYGATE_UPSTREAM_GOOD}}
   - {{name: wrongcred, kind: openai, base_url: "{a}/v1", api_key_env: KEYGATE_UPSTREAM_WRONG}}
   - {{name: flip, kind: openai, base_url: "{c}/v1", api_key_env: KEYGATE_UPSTREAM_GOOD, timeouts: {{first_byte: 30}}}}
+  - {{name: doomed, kind: openai, base_url: "{d}/v1", api_key_env: KEYGATE_UPSTREAM_GOOD}}
 {primaries}routes:
+  - model: load
+    deployments: [{{provider: doomed, model: gpt-4o}}, {{provider: backup, model: gpt-4o, priority: 1}}]
   - model: refused
     deployments: [{{provider: dead, priority: 0}}, {{provider: backup, model: gpt-4o, priority: 1}}]
 {faults}
@@ -100,8 +103,9 @@ def upstreams() -> Iterator[dict[str, UpstreamServer]]:
         UpstreamServer(expect_key=SECRET) as a,
         UpstreamServer(expect_key=SECRET) as b,
         UpstreamServer(expect_key=SECRET) as c,
+        UpstreamServer(expect_key=SECRET) as d,
     ):
-        yield {"a": a, "b": b, "c": c}
+        yield {"a": a, "b": b, "c": c, "d": d}
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +123,7 @@ def server(
         for route in FAULT_ROUTES
     )
     config = CONFIG.format(
-        a=upstreams["a"].url, b=upstreams["b"].url, c=upstreams["c"].url, dead=f"http://127.0.0.1:{free_port()}",
+        a=upstreams["a"].url, b=upstreams["b"].url, c=upstreams["c"].url, d=upstreams["d"].url, dead=f"http://127.0.0.1:{free_port()}",
         faults=faults, primaries=primaries,
     )  # fmt: skip
     path = workdir / "keygate.yaml"
@@ -189,6 +193,7 @@ def _usage(server: KeygateServer, request_id: str) -> tuple:
         pytest.param("answers-429", id="primary-429"),
         pytest.param("answers-reset", id="primary-resets-the-connection"),
         pytest.param("slow-first-byte", id="primary-slow-first-byte"),
+        pytest.param("stall", id="primary-stalls-mid-body-before-anything-reached-the-client"),
         pytest.param("bad-credential", id="primary-refuses-keygates-credential"),
     ],
 )
@@ -286,6 +291,29 @@ def test_limits_are_admitted_once_per_client_request_not_per_attempt(server: Key
     third = _chat(server, "limits-c", key="rpm2")
 
     assert [first.status_code, second.status_code, third.status_code] == [200, 200, 429]
+
+
+def test_an_upstream_taken_down_under_load_costs_non_streamed_clients_no_error(
+    server: KeygateServer, upstreams: dict[str, UpstreamServer]
+) -> None:
+    doomed = upstreams["d"]
+    answers: list[httpx.Response] = []
+
+    def client() -> None:
+        for _ in range(30):
+            answers.append(_chat(server, "load"))
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        clients = [pool.submit(client) for _ in range(6)]
+        wait_until(lambda: len(doomed.requests) >= 20, timeout=30, what="load on the primary")
+        doomed.stop()  # mid-load: in-flight requests are cut, new connections refused
+        for done in clients:
+            done.result()
+
+    assert len(answers) == 180
+    assert Counter(a.status_code for a in answers) == {200: 180}
+    providers = Counter(a.headers["x-keygate-provider"] for a in answers)
+    assert providers["doomed"] > 0 and providers["backup"] > 0
 
 
 # --- load balancing ---------------------------------------------------------------------------
