@@ -229,6 +229,8 @@ class Forwarder:
                 except UpstreamError as error:
                     _count_failure(board, deployment, error)
                     failure, held = error, _close(held)
+                    if error.kind == "route_deadline":
+                        break
                     continue
                 except BaseException:
                     board.release(deployment.key)
@@ -253,6 +255,10 @@ class Forwarder:
                         _count_failure(board, deployment, error)
                         failure, held = error, _close(held)
                         continue
+                    except BaseException:
+                        opened.reply.close()
+                        board.release(deployment.key)
+                        raise
                 board.success(deployment.key)
                 metrics.child(metrics.ATTEMPTS, deployment.key, "answered").inc()
                 _close(held)
@@ -296,6 +302,8 @@ class Forwarder:
         if deadline is None:
             reply = await plan.provider.open(self.session, upstream, request, plan.endpoint, body, payload)
         else:
+            if deadline - time.perf_counter() <= 0:
+                raise _deadline_passed()
             try:
                 async with asyncio.timeout(deadline - time.perf_counter()):
                     reply = await plan.provider.open(self.session, upstream, request, plan.endpoint, body, payload)

@@ -381,3 +381,35 @@ def test_metrics_count_attempts_fallbacks_and_breaker_transitions(server: Keygat
     assert f"keygate_fallbacks_total{{{key}}} {float(FAILURES)}" in text
     assert f'keygate_breaker_transitions_total{{{key},state="open"}} 1.0' in text
     assert 'keygate_upstream_attempts_total{deployment="backup:gpt-4o",result="answered"}' in text
+
+
+# --- the file ---------------------------------------------------------------------------------
+
+
+def test_gateway_reload_applies_an_edited_file_to_the_running_server(server: KeygateServer) -> None:
+    path = Path(server.env["KEYGATE_CONFIG"])
+    original = path.read_text()
+    path.write_text(
+        original.replace(
+            "routes:\n", "routes:\n  - {model: reloaded, deployments: [{provider: backup, model: gpt-4o}]}\n", 1
+        )
+    )
+    try:
+        assert _chat(server, "reloaded").status_code == 404
+
+        result = server.manage("gateway", "reload")
+
+        assert result.stdout.strip() == f"{path}: applied"
+        answer = wait_until(lambda: (r := _chat(server, "reloaded")).status_code == 200 and r, timeout=20)
+        assert answer.headers["x-keygate-provider"] == "backup"
+    finally:
+        path.write_text(original)
+        server.manage("gateway", "reload")
+
+
+def test_an_invalid_file_stops_start_up_with_its_problems(migrated_database: Path, tmp_path: Path) -> None:
+    path = tmp_path / "keygate.yaml"
+    path.write_text("providers:\n  - {name: x, kind: openai, base_url: 'http://x.test/v1', api_key_env: SECRET_KEY}\n")
+
+    with pytest.raises(RuntimeError, match=r"keygate.yaml:2: provider 'x': api_key_env 'SECRET_KEY' refused"):
+        start_server(tmp_path, migrated_database, {"KEYGATE_CONFIG": str(path)})
