@@ -94,6 +94,7 @@ FAULT_ROUTES = {
     "limits-b": "mock-error-503",
     "limits-c": "mock-error-503",
     "metrics": "mock-error-503",
+    "stream-503": "mock-error-503",
 }
 
 
@@ -220,6 +221,25 @@ def test_a_fallback_of_the_other_protocol_answers_through_translation(
     assert response.json()["object"] == "chat.completion"
     [received] = _received(upstreams["b"], response.request_id)
     assert received["path"] == "/v1/messages" and received["body"]["model"] == "claude-sonnet-4-5"
+
+
+def test_a_stream_fails_over_before_its_first_byte(server: KeygateServer) -> None:
+    response = _chat(server, "stream-503", stream=True)
+
+    assert response.status_code == 200
+    assert (response.headers["x-keygate-provider"], response.headers["x-keygate-attempts"]) == ("backup", "2")
+    assert response.text.rstrip().endswith("data: [DONE]")
+
+
+def test_an_anthropic_client_fails_over_too(server: KeygateServer, upstreams: dict[str, UpstreamServer]) -> None:
+    headers = {"x-api-key": server.keys["all"], "anthropic-version": "2023-06-01"}  # type: ignore[attr-defined]
+    body = {"model": "cross-protocol", "max_tokens": 50, "messages": HI}
+
+    response = httpx.post(server.url + "/v1/messages", json=body, headers=headers, timeout=30)
+
+    assert response.status_code == 200, response.text
+    assert (response.headers["x-keygate-provider"], response.headers["x-keygate-attempts"]) == ("claude-backup", "2")
+    assert response.json()["type"] == "message"
 
 
 def test_a_failed_over_request_is_priced_at_the_deployment_that_answered(server: KeygateServer) -> None:
