@@ -35,7 +35,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from load import latency_run, percentile  # noqa: E402
-from procs import Procs, free_port, http_status, port_open, wait_until  # noqa: E402
+from procs import Procs, free_port, http_status, port_open, process_tree, wait_until  # noqa: E402
 
 CONFIG = """\
 providers:
@@ -47,6 +47,22 @@ routes:
   - model: first
     deployments: [{{provider: dead, model: gpt-4o-first}}, {{provider: mock, model: gpt-4o, priority: 1}}]
 """
+
+
+PIDS: dict[str, int] = {}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process tree (from /proc)."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _keygate(procs: Procs, name: str, code: Path, env: dict[str, str]) -> tuple[str, str]:
@@ -64,6 +80,7 @@ def _keygate(procs: Procs, name: str, code: Path, env: dict[str, str]) -> tuple[
     argv = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--host", "127.0.0.1"]
     argv += ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
     proc = procs.start(name, argv, env=env, cwd=code)
+    PIDS[f"http://127.0.0.1:{port}"] = proc.pid
     url = f"http://127.0.0.1:{port}"
     if not wait_until(lambda: http_status(url + "/healthz")[0] == 200, proc, 30):
         raise RuntimeError(f"{name} did not start:\n{procs.log_tail(name)}")
@@ -97,17 +114,20 @@ async def _measure(targets: dict[str, tuple[str, str, str]], rounds: int, count:
     return p50s
 
 
-def _wrk(url: str, key: str, model: str, seconds: int) -> float:
-    """Requests per second (2xx only) from ``wrk -t1 -c32``."""
+def _wrk(url: str, key: str, model: str, seconds: int) -> tuple[float, float]:
+    """Requests per second (2xx only) from ``wrk -t1 -c32``, and the server's CPU µs per request
+    (robust on a busy machine, where req/s moves with the neighbours' load)."""
     import json
 
     body = f'{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}'
     env = {**os.environ, "WRK_AUTH": f"Bearer {key}", "WRK_BODY": body}
     argv = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", str(HERE / "wrk_post.lua"), url + "/v1/chat/completions"]
+    cpu = _cpu_seconds(PIDS[url])
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    cpu = _cpu_seconds(PIDS[url]) - cpu
     data = json.loads(next(line for line in out.splitlines() if line.startswith("WRKJSON "))[8:])
     good = data["requests"] - data["errors"]["status"]
-    return good / (data["duration_us"] / 1e6)
+    return good / (data["duration_us"] / 1e6), cpu * 1e6 / max(1, data["requests"])
 
 
 def main() -> int:
@@ -164,9 +184,12 @@ def main() -> int:
         targets = {"today": (*today, "gpt-4o"), "single": (*router, "gpt-4o"), "open": (*router, "open")}
         p50s = asyncio.run(_measure(targets, args.rounds, args.count))
         throughput: dict[str, list[float]] = {name: [] for name in targets}
+        cpu: dict[str, list[float]] = {name: [] for name in targets}
         for r in range(args.wrk_rounds):
             for name in list(targets)[r % 3 :] + list(targets)[: r % 3]:
-                throughput[name].append(_wrk(*targets[name], 5))
+                rate, cost = _wrk(*targets[name], 5)
+                throughput[name].append(rate)
+                cpu[name].append(cost)
     finally:
         procs.stop_all()
 
@@ -191,6 +214,9 @@ def main() -> int:
         f"| throughput (wrk -t1 -c32, median of {args.wrk_rounds} × 5 s) today / single / breaker open | "
         + " / ".join(f"{statistics.median(throughput[n]):,.0f}" for n in ("today", "single", "open"))
         + " req/s | single ≥ today (noise ±10 %) |",
+        "| server CPU per request under wrk (median) today / single / breaker open | "
+        + " / ".join(f"{statistics.median(cpu[n]):.0f}" for n in ("today", "single", "open"))
+        + " µs | single ≤ today |",
         f"| first failover (breaker closed, primary refuses): latency, attempts | {first_ms * 1000:.2f} ms, "
         f"{first_attempts} | ≤ one connect timeout (1 s here) |",
     ]
