@@ -44,6 +44,7 @@ class BreakerSync:
         self.board: BreakerBoard = router.board
         self.client = client
         self.subscriber = subscriber  # no read timeout: a quiet channel is no error
+        self.origin = _ORIGIN
         self.channel, self.hash, self.probe_prefix = _names()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listener: asyncio.Task[None] | None = None
@@ -71,7 +72,7 @@ class BreakerSync:
         """True when this process may send the one probe of ``key``'s half-open breaker."""
         lease_ms = int(self.board.policy.probe_lease * 1000)
         try:
-            return bool(await self.client.set(self.probe_prefix + key, _ORIGIN, nx=True, px=lease_ms))
+            return bool(await self.client.set(self.probe_prefix + key, self.origin, nx=True, px=lease_ms))
         except Exception as error:  # Redis down: per-process breakers
             log.warning("could not claim a breaker probe on Redis (%s)", type(error).__name__)
             return True
@@ -84,7 +85,7 @@ class BreakerSync:
     async def _publish(self, key: str, state: State, remaining: float, error: str) -> None:
         if state is State.HALF_OPEN:
             return  # a local step: the probe claim is what the others see
-        message = {"origin": _ORIGIN, "key": key, "state": state.value, "remaining": remaining, "error": error}
+        message = {"origin": self.origin, "key": key, "state": state.value, "remaining": remaining, "error": error}
         try:
             pipe = self.client.pipeline(transaction=False)
             if state is State.OPEN:
@@ -98,7 +99,7 @@ class BreakerSync:
             log.warning("could not share a breaker transition on Redis (%s)", type(failure).__name__)
 
     def _apply(self, message: dict[str, Any], remaining: float) -> None:
-        if message.get("origin") == _ORIGIN or not isinstance(message.get("key"), str):
+        if message.get("origin") == self.origin or not isinstance(message.get("key"), str):
             return
         try:
             state = State(message["state"])
