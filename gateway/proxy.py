@@ -207,7 +207,10 @@ class Forwarder:
                 if deadline is not None and time.perf_counter() >= deadline:
                     failure = failure if held else _deadline_passed()
                     break
-                deployment = await self.router.next(route, tried, plans)
+                if len(route.deployments) == 1:
+                    deployment = self.router.only(route, tried, plans)
+                else:
+                    deployment = await self.router.next(route, tried, plans)
                 if deployment is None:
                     wait = None if repeated or held is None else _retry_after(held.reply, policy.retry_after_cap)
                     if wait is None or (deadline is not None and time.perf_counter() + wait >= deadline):
@@ -246,7 +249,10 @@ class Forwarder:
                     # A whole answer is read before anything is sent, so an upstream that dies
                     # mid-body is still a failure this request can move on from.
                     try:
-                        opened.reply = await self._buffered(opened.reply, deployment, deadline)
+                        if deadline is None:
+                            opened.reply = _Buffered(opened.reply, await opened.reply.read(self.max_response_bytes))
+                        else:
+                            opened.reply = await self._buffered(opened.reply, deployment, deadline)
                     except UpstreamError as error:
                         opened.reply.close()
                         if error.kind == "upstream_too_large":
@@ -312,8 +318,6 @@ class Forwarder:
         return _Opened(deployment, plan, reply, drop)
 
     async def _buffered(self, reply: UpstreamReply, deployment: Deployment, deadline: float | None) -> UpstreamReply:
-        if deadline is None:
-            return _Buffered(reply, await reply.read(self.max_response_bytes))
         try:
             async with asyncio.timeout(deadline - time.perf_counter()):
                 return _Buffered(reply, await reply.read(self.max_response_bytes))

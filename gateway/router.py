@@ -50,12 +50,8 @@ class Router:
         untried deployment may be used. ``eligible``: keys of the deployments that can serve
         this request at all (the protocol allows it); None for all of them."""
         board = self.board
-        if len(route.deployments) == 1:  # the common case, and no choice to make
-            only = route.deployments[0]
-            if only.key in tried or (eligible is not None and only.key not in eligible):
-                return None
-            board.acquire(only.key)  # takes the probe slot when half-open; tried anyway when open
-            return only
+        if len(route.deployments) == 1:
+            return self.only(route, tried, eligible)
         remaining = [d for d in route.deployments if d.key not in tried and (eligible is None or d.key in eligible)]
         if not remaining:
             return None
@@ -74,6 +70,17 @@ class Router:
         first = by_priority[0].priority
         level = [d for d in by_priority if d.priority == first and d.weight > 0] or by_priority[:1]
         return weighted_choice(level, self.rng)
+
+    def only(
+        self, route: RouteEntry, tried: Collection[str], eligible: Collection[str] | None = None
+    ) -> Deployment | None:
+        """:meth:`next` for a route of one deployment (the common case): no choice to make, and
+        no await on the hot path."""
+        only = route.deployments[0]
+        if only.key in tried or (eligible is not None and only.key not in eligible):
+            return None
+        self.board.acquire(only.key)  # takes the probe slot when half-open; tried anyway when open
+        return only
 
     async def _admit(self, deployment: Deployment) -> bool:
         board = self.board
