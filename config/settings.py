@@ -426,6 +426,15 @@ KEYGATE_ARGON2_LIMITS = {
     "max_wait": env_float("KEYGATE_ARGON2_MAX_WAIT", 2.0),
 }
 KEYGATE_ROUTES_REFRESH = env_float("KEYGATE_ROUTES_REFRESH", 10.0, minimum=0.1)
+# Failover (README "Failover and load balancing"): the declarative file, and each deployment's
+# circuit breaker — BREAKER_FAILURES failures within BREAKER_WINDOW seconds open it for
+# BREAKER_COOLDOWN seconds, then one probe request decides. KEYGATE_ROUTER_SEED makes the
+# weighted choice between deployments reproducible (tests, benchmarks).
+KEYGATE_CONFIG = env_str("KEYGATE_CONFIG", "")
+KEYGATE_BREAKER_FAILURES = env_int("KEYGATE_BREAKER_FAILURES", 5, minimum=1)
+KEYGATE_BREAKER_WINDOW = env_float("KEYGATE_BREAKER_WINDOW", 30.0, minimum=0.1)
+KEYGATE_BREAKER_COOLDOWN = env_float("KEYGATE_BREAKER_COOLDOWN", 30.0, minimum=0.1)
+KEYGATE_ROUTER_SEED = env_str("KEYGATE_ROUTER_SEED", "")
 # 32 MiB: room for a request carrying a few base64 images (a 20 MB image is ~27 MB encoded).
 KEYGATE_MAX_BODY_BYTES = env_int("KEYGATE_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1)
 # Dashboard, admin and REST API requests (no uploads): Django would spool any body to disk first.

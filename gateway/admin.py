@@ -6,8 +6,13 @@ credential goes — the base URL, the stored credential, the environment variabl
 ``KEYGATE_UPSTREAM_ENV_ALLOWED``; see :func:`gateway.models.credential_env_refusal`) — needs its
 own permission, ``gateway.change_provider_credential``, beyond changing a provider. Every change
 is written to the provider's audit trail (:class:`~gateway.models.ProviderEvent`), never a
-credential's value. Providers declared by the environment (OPENAI_*, ANTHROPIC_*, the demo) are
-read-only here: the environment is their source of truth, re-read at every start.
+credential's value. Providers declared by the environment (OPENAI_*, ANTHROPIC_*, the demo) and
+providers, routes and prices declared by the ``KEYGATE_CONFIG`` file are read-only here: the
+environment and the file are their source of truth, re-read at every start.
+
+A route's deployments are edited inline on the route; a provider's page shows each deployment
+it serves with its circuit breaker's state, recent error rate and last error, as this process
+sees them (the same in every process when Redis is configured).
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from gateway.models import ModelPrice, Provider, ProviderEvent, ProviderKind, Route
+from gateway.breaker import State, process_board
+from gateway.models import Deployment, ModelPrice, Provider, ProviderEvent, ProviderKind, Route
 from gateway.routing import encrypt_credential
 
 
@@ -134,6 +141,56 @@ class RouteInline(admin.TabularInline):
     fields = ["model_pattern", "upstream_model", "priority", "is_enabled", "listed_models"]
 
 
+class DeploymentInline(admin.TabularInline):
+    model = Deployment
+    extra = 1
+    fields = ["provider", "upstream_model", "priority", "weight", "is_enabled", "breaker"]
+    readonly_fields = ["breaker"]
+
+    @admin.display(description=_("circuit breaker"))
+    def breaker(self, obj: Deployment) -> str:
+        return _breaker_text(f"{obj.provider.name}:{obj.upstream_model or '*'}") if obj.pk else "-"
+
+
+class FileManaged:
+    """Entries declared by the KEYGATE_CONFIG file (or the environment) are read-only here."""
+
+    def _declared(self, obj: Any) -> bool:
+        return obj is not None and (getattr(obj, "from_file", False) or getattr(obj, "from_environment", False))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._declared(obj) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._declared(obj) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+_STATE_LABELS = {State.CLOSED: _("closed"), State.OPEN: _("open"), State.HALF_OPEN: _("half-open")}
+
+
+def _breaker_text(key: str) -> str:
+    """``closed · 1/20 errors · last: upstream_503`` for a deployment's breaker."""
+    board = process_board()
+    failed, attempts = board.error_rate(key)
+    parts = [str(_STATE_LABELS[board.state(key)])]
+    if attempts:
+        parts.append(str(_("%(failed)d/%(attempts)d errors") % {"failed": failed, "attempts": attempts}))
+    breaker = board.breakers.get(key)
+    if breaker is not None and breaker.last_error:
+        parts.append(str(_("last: %(error)s") % {"error": breaker.last_error}))
+    return " · ".join(parts)
+
+
+def _deployment_keys(provider: Provider) -> list[tuple[str, str]]:
+    """(route pattern, deployment key) for every deployment of ``provider``."""
+    keys = [(r.model_pattern, f"{provider.name}:{r.upstream_model or '*'}") for r in provider.routes.all()]
+    keys += [
+        (d.route.model_pattern, f"{provider.name}:{d.upstream_model or '*'}")
+        for d in provider.deployments.select_related("route")
+    ]
+    return keys
+
+
 CREDENTIAL_PERMISSION = "gateway.change_provider_credential"
 # The fields that decide where a provider's credential is sent, or which credential it is.
 CREDENTIAL_FIELDS = ("base_url", "api_key_env")
@@ -167,12 +224,28 @@ def _record(request: HttpRequest, provider: Provider, action: str, changes: dict
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(FileManaged, admin.ModelAdmin):
     form = ProviderForm
-    list_display = ["name", "kind", "base_url", "has_credential", "is_enabled", "from_environment"]
-    list_filter = ["kind", "is_enabled", "from_environment"]
+    list_display = ["name", "kind", "base_url", "has_credential", "is_enabled", "from_environment", "from_file"]
+    list_filter = ["kind", "is_enabled", "from_environment", "from_file"]
     search_fields = ["name", "base_url"]
     inlines = [RouteInline]
+
+    @admin.display(description=_("deployments and their circuit breakers"))
+    def deployment_health(self, obj: Provider) -> str:
+        rows = _deployment_keys(obj) if obj.pk else []
+        if not rows:
+            return "-"
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (pattern, key, _breaker_text(key)) for pattern, key in rows
+        ))  # fmt: skip
+        return format_html(
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            _("route"),
+            _("deployment"),
+            _("circuit breaker"),
+            body,
+        )
 
     @admin.display(boolean=True, description=_("credential"))
     def has_credential(self, obj: Provider) -> bool:
@@ -183,7 +256,7 @@ class ProviderAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.has_perm(CREDENTIAL_PERMISSION)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Provider | None = None) -> list[str]:
-        readonly = list(super().get_readonly_fields(request, obj))
+        readonly = [*super().get_readonly_fields(request, obj), "deployment_health"]
         if not self.may_route_credentials(request):
             readonly += [name for name in CREDENTIAL_FIELDS if name not in readonly]
         return readonly
@@ -219,16 +292,6 @@ class ProviderAdmin(admin.ModelAdmin):
         _record(request, obj, "deleted", {})
         super().delete_model(request, obj)
 
-    def has_change_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
-        if obj is not None and obj.from_environment:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
-        if obj is not None and obj.from_environment:
-            return False
-        return super().has_delete_permission(request, obj)
-
 
 @admin.register(ProviderEvent)
 class ProviderEventAdmin(admin.ModelAdmin):
@@ -251,14 +314,30 @@ class ProviderEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Route)
-class RouteAdmin(admin.ModelAdmin):
-    list_display = ["model_pattern", "provider", "upstream_model", "priority", "is_enabled"]
-    list_filter = ["provider", "is_enabled"]
+class RouteAdmin(FileManaged, admin.ModelAdmin):
+    list_display = [
+        "model_pattern",
+        "provider",
+        "upstream_model",
+        "deployment_list",
+        "priority",
+        "is_enabled",
+        "from_file",
+    ]
+    list_filter = ["provider", "is_enabled", "from_file"]
     search_fields = ["model_pattern", "upstream_model"]
-    list_editable = ["priority", "is_enabled"]
+    inlines = [DeploymentInline]
+    fieldsets = [
+        (None, {"fields": ["model_pattern", "provider", "upstream_model", "priority", "is_enabled", "listed_models"]}),
+        (_("Retries and fallback"), {"fields": ["max_attempts", "retry_on", "deadline", "retry_after_cap"]}),
+    ]
+
+    @admin.display(description=_("deployments"))
+    def deployment_list(self, obj: Route) -> str:
+        return ", ".join(f"{d} (p{d.priority}, w{d.weight})" for d in obj.deployments.select_related("provider")) or "-"
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
-    list_display = ["model_pattern", "input_per_mtok", "output_per_mtok"]
+class ModelPriceAdmin(FileManaged, admin.ModelAdmin):
+    list_display = ["model_pattern", "input_per_mtok", "output_per_mtok", "from_file"]
     search_fields = ["model_pattern"]

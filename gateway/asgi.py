@@ -19,7 +19,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from gateway import fanout, metrics, views
+from gateway import config_file, fanout, metrics, views
 from gateway.authentication import FailureCounter, KeyAuthentication
 from gateway.cache import KeyCache
 from gateway.cors import CORS
@@ -102,6 +102,8 @@ class GatewayApp:
     async def startup(self) -> None:
         from gateway import signals
 
+        # The declarative file first (a ConfigError stops start-up), then the environment's providers.
+        await sync_to_async(config_file.apply_configured, thread_sensitive=False)()
         await sync_to_async(sync_env_providers, thread_sensitive=False)()
         self.table = await self._load_table()
         signals.connect(self)
@@ -208,7 +210,7 @@ class GatewayApp:
             if route is None:
                 raise ModelNotFound(request.model)
             outcome.provider = route.upstream.name
-            plan = self.forwarder.plan(request, route)
+            plan = self.forwarder.plan(request, route)  # one per deployment that can serve it
             admission = await self.throttle.admit(request)
             if admission is not None:
                 request.extra_headers = admission.headers
@@ -308,7 +310,7 @@ class GatewayApp:
         elapsed = time.perf_counter() - request.started
         status = outcome.status or (499 if outcome.aborted else 0)
         model = mask_echo(request.model)
-        cost = self.table.cost(request.model, input_tokens, output_tokens)
+        cost = self.table.cost(request.model, input_tokens, output_tokens, outcome.upstream_model or None)
         routed = outcome.provider != ""
         label = self.table.metric_label(request.model) if routed else "(unrouted)"
         metrics.child(metrics.REQUESTS, request.endpoint, label, str(status)).inc()
@@ -338,6 +340,7 @@ class GatewayApp:
             endpoint=request.endpoint,
             model=model[:128],
             provider=outcome.provider,
+            attempts=outcome.attempts,
             status_code=outcome.status or (499 if outcome.aborted else 0),
             input_tokens=input_tokens,
             output_tokens=output_tokens,

@@ -48,6 +48,18 @@ UPSTREAM_ERRORS = Counter(
 KEY_CACHE = Counter("keygate_key_cache_total", "Key authentications by cache outcome.", ["result"])
 LIMIT_REFUSALS = Counter("keygate_limit_refusals_total", "Requests refused by a key limit.", ["limit"])
 LIMIT_BACKEND_ERRORS = Counter("keygate_limit_backend_errors_total", "Redis failures while enforcing limits.")
+# Failover (issue #12): labels are deployment keys ("provider:model"), bounded by configuration.
+ATTEMPTS = Counter(
+    "keygate_upstream_attempts_total",
+    "Attempts per deployment by result (answered, failed, untranslatable).",
+    ["deployment", "result"],
+)
+FALLBACKS = Counter("keygate_fallbacks_total", "Requests that moved on from a deployment to another.", ["deployment"])
+BREAKER_TRANSITIONS = Counter(
+    "keygate_breaker_transitions_total",
+    "Circuit breaker transitions per deployment, by new state.",
+    ["deployment", "state"],
+)
 AUTH_FAILURES = Counter("keygate_auth_failures_total", "Failed authentications by reason.", ["reason"])
 
 

@@ -100,6 +100,12 @@ class Provider(models.Model):
         editable=False,
         help_text=_("Re-created from OPENAI_* / ANTHROPIC_* variables at every start."),
     )
+    from_file = models.BooleanField(
+        _("declared by the configuration file"),
+        default=False,
+        editable=False,
+        help_text=_("Declared in KEYGATE_CONFIG; re-read at every start and by `manage.py gateway reload`."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,15 +150,48 @@ class ProviderEvent(models.Model):
         return f"{self.action} {self.provider_name} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+#: Upstream statuses that move a request to the next deployment unless a route says otherwise.
+DEFAULT_RETRY_ON = (429, 500, 502, 503, 504, 529)
+#: Upstream statuses that say the request itself is wrong: returned, never retried.
+NEVER_RETRIED = frozenset({400, 404, 413, 422})
+
+
+def default_retry_on() -> list[int]:
+    return list(DEFAULT_RETRY_ON)
+
+
+def validate_retry_on(value: object) -> None:
+    """A list of HTTP statuses 400–599, none of which says the request itself is wrong."""
+    if not isinstance(value, list) or not all(isinstance(s, int) and 400 <= s <= 599 for s in value):
+        raise ValidationError(_("List HTTP statuses between 400 and 599."), code="retry_on")
+    wrong = sorted(NEVER_RETRIED.intersection(value))
+    if wrong:
+        raise ValidationError(
+            _("%(statuses)s mean the request itself is wrong; they are never retried.")
+            % {"statuses": ", ".join(map(str, wrong))},
+            code="retry_on",
+        )
+
+
 class Route(models.Model):
-    """Maps a model pattern to a provider, optionally renaming the model upstream.
+    """Maps a model pattern to one or more deployments (docs/architecture.md, "Routing").
 
     The lowest ``priority`` among enabled routes whose pattern matches wins; ties go to the
-    most specific (longest) pattern.
+    most specific (longest) pattern. The route's own ``provider`` (with ``upstream_model``) is
+    its single deployment, the shorthand most routes use; :class:`Deployment` rows add more
+    (fallbacks, weighted load balancing). A request is retried on the next deployment before
+    its first byte reaches the client, at most ``max_attempts`` times in all.
     """
 
     model_pattern = models.CharField(_("model pattern"), max_length=128)
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="routes")
+    provider = models.ForeignKey(
+        Provider,
+        on_delete=models.CASCADE,
+        related_name="routes",
+        null=True,
+        blank=True,
+        help_text=_("The route's own deployment (priority 0, weight 1); leave empty to use only the deployments."),
+    )
     upstream_model = models.CharField(_("upstream model"), max_length=128, blank=True)
     priority = models.IntegerField(_("priority"), default=100)
     is_enabled = models.BooleanField(_("enabled"), default=True)
@@ -162,6 +201,30 @@ class Route(models.Model):
         blank=True,
         help_text=_("Concrete model names this route serves, for /v1/models when the pattern is a glob."),
     )
+    max_attempts = models.PositiveSmallIntegerField(
+        _("max attempts"), default=3, help_text=_("Deployments tried per request, the first one included.")
+    )
+    retry_on = models.JSONField(
+        _("retry on upstream statuses"),
+        default=default_retry_on,
+        blank=True,
+        validators=[validate_retry_on],
+        help_text=_("Upstream statuses that move a request to the next deployment (401/403 always do)."),
+    )
+    deadline = models.FloatField(
+        _("deadline (s)"),
+        default=0,
+        help_text=_("Bound on the time until the answer starts, all attempts together (0: none)."),
+    )
+    retry_after_cap = models.FloatField(
+        _("retry-after cap (s)"),
+        default=0,
+        help_text=_(
+            "Honour an upstream retry-after up to this many seconds on the same deployment, "
+            "only when no other deployment is left (0: never)."
+        ),
+    )
+    from_file = models.BooleanField(_("declared by the configuration file"), default=False, editable=False)
 
     class Meta:
         verbose_name = _("route")
@@ -169,7 +232,34 @@ class Route(models.Model):
         ordering = ["priority", "model_pattern"]
 
     def __str__(self) -> str:
-        return f"{self.model_pattern} → {self.provider.name}"
+        return f"{self.model_pattern} → {self.provider.name}" if self.provider else self.model_pattern
+
+    def clean(self) -> None:
+        if not 1 <= self.max_attempts <= 10:
+            raise ValidationError({"max_attempts": _("Use a number between 1 and 10.")})
+        if self.deadline < 0 or self.retry_after_cap < 0:
+            raise ValidationError(_("Deadlines and caps are seconds, 0 or more."))
+
+
+class Deployment(models.Model):
+    """One upstream a route may send a request to: a provider, the model asked of it, a priority
+    (lowest first; the next only when none of these can serve) and a weight (share of traffic
+    among healthy deployments of one priority)."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="deployments")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="deployments")
+    upstream_model = models.CharField(_("upstream model"), max_length=128, blank=True)
+    priority = models.IntegerField(_("priority"), default=0)
+    weight = models.PositiveIntegerField(_("weight"), default=1)
+    is_enabled = models.BooleanField(_("enabled"), default=True)
+
+    class Meta:
+        verbose_name = _("deployment")
+        verbose_name_plural = _("deployments")
+        ordering = ["priority", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}:{self.upstream_model or '*'}"
 
 
 class ModelPrice(models.Model):
@@ -178,6 +268,7 @@ class ModelPrice(models.Model):
     model_pattern = models.CharField(_("model pattern"), max_length=128, unique=True)
     input_per_mtok = models.DecimalField(_("input, USD per 1M tokens"), max_digits=12, decimal_places=6)
     output_per_mtok = models.DecimalField(_("output, USD per 1M tokens"), max_digits=12, decimal_places=6)
+    from_file = models.BooleanField(_("declared by the configuration file"), default=False, editable=False)
 
     class Meta:
         verbose_name = _("model price")

@@ -1,36 +1,45 @@
-"""Forwarding one authorised request to its upstream and the answer back, streaming included.
+"""Forwarding one authorised request to its route's deployments, and the answer back.
 
 The boundary between the pipeline and the provider adapters (:mod:`gateway.providers`):
 
-- :meth:`Forwarder.plan` decides, before any limit is taken, how a request reaches its routed
-  provider: **pass-through** when the provider speaks the client's endpoint natively, else
-  **translated** through :mod:`gateway.translate` (OpenAI Chat ⇄ Anthropic Messages ⇄ Responses),
-  else a 400 that names the endpoint to use.
-- Pass-through (the fast path): the body goes upstream as received; it is re-encoded only when a
-  route renames the model or a stream needs ``stream_options.include_usage``. Streams pass event
-  by event as they arrive, not re-encoded (:mod:`gateway.sse`).
+- :meth:`Forwarder.plan` decides, before any limit is taken, how a request reaches each of its
+  route's deployments: **pass-through** when the provider speaks the client's endpoint natively,
+  else **translated** through :mod:`gateway.translate` (OpenAI Chat ⇄ Anthropic Messages ⇄
+  Responses). A deployment that can do neither is left out; when none is left, a 400 names the
+  endpoint to use.
+- :meth:`Forwarder.forward` tries deployments in the order :class:`gateway.router.Router` picks
+  (priority, weight, circuit breakers), **before the first byte only** (issue #12): a connect
+  error, a timeout before the first byte, a status in the route's ``retry_on`` (429, 500, 502,
+  503, 504, 529 by default), a redirect, or 401/403 (Keygate's credential for that deployment
+  refused) counts against the deployment's breaker and moves the request on — at most
+  ``max_attempts`` deployments, never one twice, all within the route's deadline. 400, 404, 413
+  and 422 say the request itself is wrong: returned at once. Once the answer starts, nothing is
+  retried (:mod:`gateway.relay` ends a broken stream with an error event). When every attempt
+  failed, the client gets the last failure, as a single upstream would have given it.
+- Every forwarded response carries ``x-keygate-provider`` (the deployment that answered) and
+  ``x-keygate-attempts``. Limits were admitted once, before all this; a failed attempt costs
+  nothing; the request is priced at the deployment that answered.
 - The client's credential never goes upstream; the provider's is injected. Redirects are not
-  followed. The URL comes from the route's provider only. The client's query string goes along.
-- Upstream failures become 502/504 in the client's dialect; upstream 4xx/5xx keep their status
-  and message (with the provider's credential scrubbed). An upstream 401 means *Keygate's*
-  provider credential was refused, so the client sees 502, not an authentication error about
-  their own valid key. A client disconnect cancels the task running this code, which closes
-  the upstream connection.
+  followed. The URL comes from the deployment's provider only. A client disconnect cancels the
+  task running this code, which closes the upstream connection.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import email.utils
+import random
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
+from django.conf import settings
 
-from gateway import translate
-from gateway.exceptions import BadRequest, GatewayError, UpstreamError, UpstreamUnavailable
+from gateway import metrics, translate
+from gateway.breaker import BreakerBoard, process_board
+from gateway.exceptions import BadRequest, GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.http import GatewayRequest, Send, base_headers
 from gateway.models import ProviderKind
 from gateway.providers import adapter
@@ -42,45 +51,29 @@ from gateway.providers.base import (
     RESPONSES,
     Provider,
     UpstreamReply,
-    passed_back_headers,
 )
-from gateway.routing import RouteEntry, Upstream
-from gateway.sse import SSEParser, SSETap, Usage
-from gateway.wire import (
-    JSON_CONTENT_TYPE,
-    SSE_HEADERS,
-    Response,
-    StreamResponse,
-    error_body,
-    mask_echo,
-    stream_error_event,
+from gateway.relay import (  # noqa: F401  (prepare_body and _upstream_message: re-exported for tests)
+    Outcome,
+    _upstream_message,
+    _with_stream_usage,
+    prepare_body,
+    relay,
+    relay_translated,
 )
+from gateway.router import Router
+from gateway.routing import Deployment, RouteEntry
+from gateway.wire import Response, mask_echo
 
-log = logging.getLogger(__name__)
-
-STREAM_USAGE_ENDPOINTS = frozenset({"chat/completions", "completions"})
 # Which native protocol a translated request is sent in, in order of preference.
 _TARGET_PREFERENCE = (CHAT, MESSAGES, RESPONSES)
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What happened, for the usage record."""
-
-    status: int = 0
-    usage: Usage = field(default_factory=Usage)
-    ttfb: float | None = None
-    streamed: bool = False
-    aborted: bool = False
-    error_type: str = ""
-    provider: str = ""
-    events: int = 0
-    saw_usage: bool = False
+# Upstream answers that are the deployment's failure whatever the route says: Keygate's
+# credential refused, or a redirect (Keygate never follows one: a misconfigured base URL).
+_ALWAYS_FAILED = frozenset({401, 403, 301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How one request reaches its provider: ``endpoint`` upstream, and for a translated request
+    """How one request reaches a provider: ``endpoint`` upstream, and for a translated request
     the client's protocol (``source``) and the one the provider speaks (``target``)."""
 
     provider: Provider
@@ -93,61 +86,48 @@ class Plan:
         return bool(self.target)
 
 
-def prepare_body(request: GatewayRequest, route: RouteEntry) -> tuple[bytes, dict[str, Any], bool]:
-    """The body to send upstream, its parsed form, and whether an injected usage chunk must be dropped."""
-    payload = request.json
-    assert payload is not None
-    changed = False
-    upstream_model = route.upstream_name(payload.get("model", ""))
-    if payload.get("model") != upstream_model:
-        payload = {**payload, "model": upstream_model}
-        changed = True
-    payload, injected = _with_stream_usage(payload, request.stream, request.endpoint)
-    return (orjson.dumps(payload) if changed or injected else request.body), payload, injected
+#: A request's plan for each deployment that can serve it, by deployment key, in route order.
+Plans = dict[str, Plan]
 
 
-def _with_stream_usage(payload: dict[str, Any], stream: bool, endpoint: str) -> tuple[dict[str, Any], bool]:
-    """Ask an OpenAI-compatible stream to report usage; True when the client did not ask itself."""
-    if not (stream and endpoint in STREAM_USAGE_ENDPOINTS):
-        return payload, False
-    options = payload.get("stream_options")
-    if isinstance(options, dict) and options.get("include_usage") is True:
-        return payload, False
-    options = options if isinstance(options, dict) else {}
-    return {**payload, "stream_options": {**options, "include_usage": True}}, True
+@dataclass(slots=True)
+class _Opened:
+    """An attempt that reached an upstream and got its status back (nothing sent to the client)."""
+
+    deployment: Deployment
+    plan: Plan
+    reply: UpstreamReply
+    drop_injected_usage: bool
 
 
-def _scrub(text: str, upstream: Upstream) -> str:
-    if upstream.credential and len(upstream.credential) >= 8:
-        text = text.replace(upstream.credential, "[redacted]")
-    return text
+class _Buffered(UpstreamReply):
+    """A reply whose whole body was read already (``read`` returns it)."""
+
+    def __init__(self, reply: UpstreamReply, body: bytes) -> None:
+        self._reply, self._body = reply, body
+        self.status, self.headers = reply.status, reply.headers
+
+    async def read(self, limit: int) -> bytes:
+        return self._body
+
+    def close(self) -> None:
+        self._reply.close()
 
 
-def _upstream_message(body: bytes, status: int, upstream: Upstream) -> tuple[str, str | None, str | None]:
-    """(message, type, code) from an upstream error body of either dialect."""
-    message, kind, code = f"The upstream provider answered with HTTP {status}.", None, None
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return message, kind, code
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        if isinstance(error.get("message"), str):
-            message = error["message"]
-        kind = error.get("type") if isinstance(error.get("type"), str) else None
-        code = error.get("code") if isinstance(error.get("code"), str) else None
-    elif isinstance(error, str):
-        message = error
-    return _scrub(message, upstream)[:2000], kind, code
+def _close(opened: _Opened | None) -> None:
+    if opened is not None:
+        opened.reply.close()
 
 
 class Forwarder:
-    """One per process: owns the pooled upstream client."""
+    """One per process: owns the pooled upstream client and the router (with its breakers)."""
 
-    def __init__(self, *, max_response_bytes: int, connections: int = 2048) -> None:
+    def __init__(self, *, max_response_bytes: int, connections: int = 2048, router: Router | None = None) -> None:
         self.max_response_bytes = max_response_bytes
         self._connections = connections
         self.session: aiohttp.ClientSession | None = None
+        self.router = router or Router(process_board(), random.Random(settings.KEYGATE_ROUTER_SEED or None))
+        self._sync: Any = None
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -164,233 +144,267 @@ class Forwarder:
             timeout=aiohttp.ClientTimeout(total=None),
             read_bufsize=2**16,
         )
+        from gateway import breaker_sync
+
+        self._sync = breaker_sync.start(self.router)
 
     async def close(self) -> None:
+        if self._sync is not None:
+            await self._sync.stop()
         if self.session is not None:
             await self.session.close()
 
     # --- the adapter boundary ----------------------------------------------------------------
 
-    def plan(self, request: GatewayRequest, route: RouteEntry) -> Plan:
-        """How ``request`` reaches ``route``'s provider, or a 400 when it cannot (before any limit)."""
-        provider = adapter(route.upstream.kind)
+    def plan(self, request: GatewayRequest, route: RouteEntry) -> Plans:
+        """How ``request`` reaches each deployment of ``route`` that can serve it, or a 400 when
+        none can (decided before any limit is taken)."""
+        plans: Plans = {}
+        for deployment in route.deployments:
+            plan = self._plan_one(request, deployment)
+            if plan is not None:
+                plans[deployment.key] = plan
+        if not plans:
+            kind = route.upstream.kind
+            other = "/v1/chat/completions" if kind == ProviderKind.OPENAI else "/v1/messages"
+            raise BadRequest(
+                f"The model '{mask_echo(request.model or '')}' is served by an "
+                f"{ProviderKind(kind).label} provider; call it through {other}.",
+                param="model",
+            )
+        return plans
+
+    @staticmethod
+    def _plan_one(request: GatewayRequest, deployment: Deployment) -> Plan | None:
+        provider = adapter(deployment.upstream.kind)
         if provider.speaks(request.endpoint):
             return Plan(provider, request.endpoint)
         source = PROTOCOL_OF_ENDPOINT.get(request.endpoint, "")
         targets = [p for p in _TARGET_PREFERENCE if p in provider.protocols]
         if translate is not None and source and targets:
             return Plan(provider, ENDPOINT_OF_PROTOCOL[targets[0]], source=source, target=targets[0])
-        other = "/v1/chat/completions" if route.upstream.kind == ProviderKind.OPENAI else "/v1/messages"
-        raise BadRequest(
-            f"The model '{mask_echo(request.model or '')}' is served by an "
-            f"{ProviderKind(route.upstream.kind).label} provider; call it through {other}.",
-            param="model",
-        )
+        return None
+
+    # --- attempts ------------------------------------------------------------------------------
 
     async def forward(
-        self, request: GatewayRequest, route: RouteEntry, send: Send, outcome: Outcome, plan: Plan | None = None
+        self, request: GatewayRequest, route: RouteEntry, send: Send, outcome: Outcome, plans: Plans | None = None
     ) -> None:
-        plan = plan or self.plan(request, route)
-        if plan.translated:
-            await self._translated(request, route, plan, send, outcome)
-            return
-        body, payload, drop_injected_usage = prepare_body(request, route)
-        reply = await plan.provider.open(self.session, route.upstream, request, plan.endpoint, body, payload)
-        outcome.ttfb = time.perf_counter() - request.started
-        try:
-            await self._relay(request, route.upstream, reply, send, outcome, drop_injected_usage)
-        finally:
-            reply.close()
-
-    async def _relay(
-        self,
-        request: GatewayRequest,
-        upstream: Upstream,
-        reply: UpstreamReply,
-        send: Send,
-        outcome: Outcome,
-        drop_injected_usage: bool,
-    ) -> None:
-        status = _checked_status(reply, upstream)
-        content_type = reply.content_type
-        passed = passed_back_headers(reply.headers, _own_names(request))
-        if status < 400 and content_type.startswith("text/event-stream"):
-            tap = SSETap(drop_injected_usage=drop_injected_usage)
-            await _relay_events(request, status, reply.chunks(), send, outcome, tap.feed, tap.flush, tap, passed)
-            return
-        raw = await reply.read(self.max_response_bytes)
-        if status >= 400:
-            message, kind, code = _upstream_message(raw, status, upstream)
-            outcome.status, outcome.error_type = status, f"upstream_{status}"
-            body = error_body(
-                request.dialect,
-                status=status,
-                message=message,
-                error_type=kind,
-                code=code,
-                request_id=request.request_id,
-            )
-            await Response(status, [JSON_CONTENT_TYPE, *passed, *base_headers(request)], body).send(send)
-            return
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise UpstreamUnavailable(
-                f"The upstream provider '{upstream.name}' sent a response that is not valid JSON.",
-                kind="upstream_invalid_json",
-            ) from None
-        outcome.usage.absorb_body(parsed)
-        outcome.status = status
-        headers = [
-            (b"content-type", content_type.encode() or b"application/json"),
-            (b"content-length", str(len(raw)).encode()),
-            *passed,
-            *base_headers(request),
-        ]
-        await Response(status, headers, raw).send(send)
-
-    # --- translation (issue #11), against gateway.translate's contract -----------------------
-    # Direction: ``source`` is always the protocol of the data handed in, ``target`` the one
-    # wanted out — the client's protocol → the provider's for the request, the reverse for the
-    # response, the stream and errors.
-
-    async def _translated(
-        self, request: GatewayRequest, route: RouteEntry, plan: Plan, send: Send, outcome: Outcome
-    ) -> None:
-        assert translate is not None and request.json is not None
-        client, provider = plan.source, plan.target
+        plans = plans if plans is not None else self.plan(request, route)
+        board, policy = self.router.board, route.policy
         if request.endpoint == "messages/count_tokens":
-            tokens = translate.count_tokens(request.json, protocol=translate.Protocol(client))
-            outcome.status = 200
-            await Response.json(200, {"input_tokens": tokens}, base_headers(request)).send(send)
-            return
+            first = next(iter(plans))
+            if plans[first].translated:  # counted here: no upstream of another protocol counts tokens
+                await self._count_tokens(request, route, first, plans[first], send, outcome)
+                return
+        deadline = request.started + policy.deadline if policy.deadline else None
+        tried: set[str] = set()
+        failure: GatewayError | None = None  # the last failure that left nothing to relay
+        held: _Opened | None = None  # the last failed answer: relayed if no attempt does better
+        repeated = False
         try:
-            payload = translate.translate_request(
-                request.json, source=translate.Protocol(client), target=translate.Protocol(provider)
+            while outcome.attempts < policy.max_attempts:
+                if deadline is not None and time.perf_counter() >= deadline:
+                    failure = failure if held else _deadline_passed()
+                    break
+                if len(route.deployments) == 1:
+                    deployment = self.router.only(route, tried, plans)
+                else:
+                    deployment = await self.router.next(route, tried, plans)
+                if deployment is None:
+                    wait = None if repeated or held is None else _retry_after(held.reply, policy.retry_after_cap)
+                    if wait is None or (deadline is not None and time.perf_counter() + wait >= deadline):
+                        break
+                    repeated, deployment = True, held.deployment
+                    await asyncio.sleep(wait)
+                if outcome.attempts:
+                    metrics.child(metrics.FALLBACKS, outcome.provider_key).inc()
+                outcome.attempts += 1
+                outcome.provider, outcome.provider_key = deployment.upstream.name, deployment.key
+                tried.add(deployment.key)
+                try:
+                    opened = await self._open(request, deployment, plans[deployment.key], deadline)
+                except BadRequest as error:  # the request cannot be translated for this deployment
+                    board.release(deployment.key)
+                    metrics.child(metrics.ATTEMPTS, deployment.key, "untranslatable").inc()
+                    failure = (failure or error) if held is None else failure
+                    continue
+                except UpstreamError as error:
+                    _count_failure(board, deployment, error)
+                    failure, held = error, _close(held)
+                    if error.kind == "route_deadline":
+                        break
+                    continue
+                except BaseException:
+                    board.release(deployment.key)
+                    raise
+                status = opened.reply.status
+                if status in policy.retry_on or status in _ALWAYS_FAILED:
+                    board.failure(deployment.key, f"upstream_{status}")
+                    metrics.child(metrics.ATTEMPTS, deployment.key, "failed").inc()
+                    _close(held)
+                    held, failure = opened, None
+                    continue
+                if not opened.reply.content_type.startswith("text/event-stream"):
+                    # A whole answer is read before anything is sent, so an upstream that dies
+                    # mid-body is still a failure this request can move on from.
+                    try:
+                        if deadline is None:
+                            opened.reply = _Buffered(opened.reply, await opened.reply.read(self.max_response_bytes))
+                        else:
+                            opened.reply = await self._buffered(opened.reply, deployment, deadline)
+                    except UpstreamError as error:
+                        opened.reply.close()
+                        if error.kind == "upstream_too_large":
+                            board.release(deployment.key)
+                            raise  # another deployment's answer would be as large
+                        _count_failure(board, deployment, error)
+                        failure, held = error, _close(held)
+                        continue
+                    except BaseException:
+                        opened.reply.close()
+                        board.release(deployment.key)
+                        raise
+                board.success(deployment.key)
+                metrics.child(metrics.ATTEMPTS, deployment.key, "answered").inc()
+                _close(held)
+                held = None
+                outcome.ttfb = time.perf_counter() - request.started
+                await self._commit(request, opened, send, outcome)
+                if outcome.streamed and outcome.error_type.startswith("upstream"):
+                    board.failure(deployment.key, outcome.error_type)  # it broke mid-stream
+                return
+            if held is not None:
+                opened, held = held, None
+                await self._commit(request, opened, send, outcome)  # the last failure, as the upstream said it
+                return
+            self._announce(request, outcome)
+            raise failure or UpstreamUnavailable(
+                "No deployment of this model's route is available.", kind="upstream_unavailable"
             )
-        except translate.TranslationError as error:
-            raise BadRequest(error.message, param=error.param) from None
-        payload["model"] = route.upstream_name(request.model or "")
-        payload, _ = _with_stream_usage(payload, request.stream, plan.endpoint)
-        body = orjson.dumps(payload)
-        reply = await plan.provider.open(self.session, route.upstream, request, plan.endpoint, body, payload)
-        outcome.ttfb = time.perf_counter() - request.started
-        try:
-            await self._relay_translated(request, route.upstream, plan, reply, send, outcome)
         finally:
-            reply.close()
+            _close(held)
 
-    async def _relay_translated(
-        self,
-        request: GatewayRequest,
-        upstream: Upstream,
-        plan: Plan,
-        reply: UpstreamReply,
-        send: Send,
-        outcome: Outcome,
+    async def _open(
+        self, request: GatewayRequest, deployment: Deployment, plan: Plan, deadline: float | None
+    ) -> _Opened:
+        """Send the request to ``deployment`` and wait for its status (bounded by the route's
+        deadline as well as the provider's own timeouts)."""
+        drop = False
+        if plan.translated:
+            assert request.json is not None
+            try:
+                payload = translate.translate_request(
+                    request.json, source=translate.Protocol(plan.source), target=translate.Protocol(plan.target)
+                )
+            except translate.TranslationError as error:
+                raise BadRequest(error.message, param=error.param) from None
+            payload["model"] = deployment.upstream_name(request.model or "")
+            payload, _ = _with_stream_usage(payload, request.stream, plan.endpoint)
+            body = orjson.dumps(payload)
+        else:
+            body, payload, drop = prepare_body(request, deployment)
+        upstream = deployment.upstream
+        if deadline is None:
+            reply = await plan.provider.open(self.session, upstream, request, plan.endpoint, body, payload)
+        else:
+            if deadline - time.perf_counter() <= 0:
+                raise _deadline_passed()
+            try:
+                async with asyncio.timeout(deadline - time.perf_counter()):
+                    reply = await plan.provider.open(self.session, upstream, request, plan.endpoint, body, payload)
+            except TimeoutError:
+                raise _deadline_passed() from None
+        return _Opened(deployment, plan, reply, drop)
+
+    async def _buffered(self, reply: UpstreamReply, deployment: Deployment, deadline: float | None) -> UpstreamReply:
+        try:
+            async with asyncio.timeout(deadline - time.perf_counter()):
+                return _Buffered(reply, await reply.read(self.max_response_bytes))
+        except TimeoutError:
+            raise _deadline_passed() from None
+
+    async def _commit(self, request: GatewayRequest, opened: _Opened, send: Send, outcome: Outcome) -> None:
+        """Relay ``opened`` to the client: from here on, nothing is retried."""
+        deployment = opened.deployment
+        outcome.provider = deployment.upstream.name
+        outcome.upstream_model = deployment.upstream_name(request.model or "")
+        self._announce(request, outcome)
+        try:
+            if opened.plan.translated:
+                await relay_translated(
+                    request,
+                    deployment.upstream,
+                    opened.plan,
+                    opened.reply,
+                    send,
+                    outcome,
+                    self.max_response_bytes,
+                )
+            else:
+                await relay(
+                    request,
+                    deployment.upstream,
+                    opened.reply,
+                    send,
+                    outcome,
+                    opened.drop_injected_usage,
+                    self.max_response_bytes,
+                )
+        finally:
+            opened.reply.close()
+
+    @staticmethod
+    def _announce(request: GatewayRequest, outcome: Outcome) -> None:
+        """``x-keygate-provider`` and ``x-keygate-attempts`` on whatever the client gets next."""
+        request.extra_headers = [
+            *request.extra_headers,
+            (b"x-keygate-provider", outcome.provider.encode()),
+            (b"x-keygate-attempts", str(outcome.attempts).encode()),
+        ]
+
+    async def _count_tokens(
+        self, request: GatewayRequest, route: RouteEntry, key: str, plan: Plan, send: Send, outcome: Outcome
     ) -> None:
-        assert translate is not None
-        upstream_protocol, client = translate.Protocol(plan.target), translate.Protocol(plan.source)
-        status = _checked_status(reply, upstream)
-        passed = passed_back_headers(reply.headers, _own_names(request))
-        model = request.model or ""
-        if status < 400 and reply.content_type.startswith("text/event-stream"):
-            translator = translate.StreamTranslator(source=upstream_protocol, target=client, model=model)
-            parser = SSEParser()
-
-            def feed(chunk: bytes) -> bytes:
-                return b"".join(translator.feed(event, data) for event, data in parser.feed(chunk))
-
-            def tail() -> bytes:
-                rest = b"".join(translator.feed(event, data) for event, data in parser.flush())
-                return rest + translator.close()
-
-            await _relay_events(request, status, reply.chunks(), send, outcome, feed, tail, None, passed)
-            outcome.usage = Usage(
-                input_tokens=translator.input_tokens + translator.cache_read_tokens + translator.cache_creation_tokens,
-                output_tokens=translator.output_tokens,
-            )
-            outcome.saw_usage = bool(translator.input_tokens or translator.output_tokens)
-            outcome.events = parser.events
-            return
-        raw = await reply.read(self.max_response_bytes)
-        if status >= 400:
-            outcome.error_type = f"upstream_{status}"
-            status, error = translate.translate_error(status, raw, source=upstream_protocol, target=client)
-            outcome.status = status
-            await Response.json(status, error, [*passed, *base_headers(request)]).send(send)
-            return
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise UpstreamUnavailable(
-                f"The upstream provider '{upstream.name}' sent a response that is not valid JSON.",
-                kind="upstream_invalid_json",
-            ) from None
-        outcome.usage.absorb_body(parsed)
-        outcome.status = status
-        try:
-            answer = translate.translate_response(parsed, source=upstream_protocol, target=client, model=model)
-        except translate.TranslationError as error:
-            raise UpstreamUnavailable(
-                f"The upstream provider '{upstream.name}' sent an answer Keygate cannot translate: {error.message}",
-                kind="upstream_untranslatable",
-            ) from None
-        await Response.json(status, answer, [*passed, *base_headers(request)]).send(send)
+        assert request.json is not None
+        deployment = next(d for d in route.deployments if d.key == key)
+        tokens = translate.count_tokens(request.json, protocol=translate.Protocol(plan.source))
+        outcome.status, outcome.attempts, outcome.provider = 200, 1, deployment.upstream.name
+        self._announce(request, outcome)
+        await Response.json(200, {"input_tokens": tokens}, base_headers(request)).send(send)
 
 
-def _checked_status(reply: UpstreamReply, upstream: Upstream) -> int:
-    status = reply.status
-    if 300 <= status < 400:
-        raise UpstreamUnavailable(
-            f"The upstream provider '{upstream.name}' answered with a redirect ({status}); "
-            "Keygate does not follow redirects.",
-            kind="upstream_redirect",
-        )
-    if status == 401:
-        raise UpstreamUnavailable(
-            f"The upstream provider '{upstream.name}' refused Keygate's credential (401). "
-            "An operator must fix the provider's API key.",
-            kind="upstream_auth",
-        )
-    return status
+def _count_failure(board: BreakerBoard, deployment: Deployment, error: UpstreamError) -> None:
+    """An attempt that failed in transport: the deployment's failure, unless the route's own
+    deadline cut it (then it had no verdict)."""
+    if error.kind == "route_deadline":
+        board.release(deployment.key)
+    else:
+        board.failure(deployment.key, error.kind)
+    metrics.child(metrics.ATTEMPTS, deployment.key, "failed").inc()
 
 
-def _own_names(request: GatewayRequest) -> frozenset[bytes]:
-    """Header names Keygate sets itself on this response: its own limit headers win."""
-    return frozenset(name for name, _ in request.extra_headers) if request.extra_headers else frozenset()
+def _deadline_passed() -> UpstreamTimeout:
+    return UpstreamTimeout("No upstream answered within this route's deadline.", kind="route_deadline")
 
 
-async def _relay_events(
-    request: GatewayRequest,
-    status: int,
-    chunks: AsyncIterator[bytes],
-    send: Send,
-    outcome: Outcome,
-    feed: Any,
-    tail: Any,
-    tap: SSETap | None,
-    passed: list[tuple[bytes, bytes]],
-) -> None:
-    """Send SSE bytes to the client as they arrive (``feed`` maps upstream bytes to client bytes:
-    the tap's pass-through, or a translator). A failure after the stream began ends it with a
-    well-formed error event in the client's dialect."""
-    outcome.streamed, outcome.status = True, status
-    response = StreamResponse(send, status, [*SSE_HEADERS, *passed, *base_headers(request)])
-    await response.start()
-    failure: GatewayError | None = None
+def _retry_after(reply: UpstreamReply, cap: float) -> float | None:
+    """The upstream's ``retry-after`` in seconds when it is at most ``cap`` (0: never honoured)."""
+    if cap <= 0:
+        return None
+    value = reply.headers.get("retry-after-ms")
     try:
-        async for chunk in chunks:
-            out = feed(chunk)
-            if out:
-                await response.write(out)
-    except UpstreamError as error:
-        failure = error
-    finally:
-        if tap is not None:
-            outcome.usage, outcome.events, outcome.saw_usage = tap.usage, tap.events, tap.saw_usage
-    rest = tail()
-    if failure is not None:
-        outcome.error_type = failure.kind
-        rest += stream_error_event(request.dialect, failure, request.request_id)
-    await response.end(rest)
+        seconds = float(value) / 1000 if value else None
+    except ValueError:
+        seconds = None
+    if seconds is None and (value := reply.headers.get("retry-after")):
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                seconds = None
+    if seconds is None or seconds < 0 or seconds > cap:
+        return None
+    return seconds

@@ -21,7 +21,16 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from gateway.models import ModelPrice, Provider, ProviderKind, Route, credential_env_refusal
+from gateway.models import (
+    DEFAULT_RETRY_ON,
+    NEVER_RETRIED,
+    ModelPrice,
+    Provider,
+    ProviderKind,
+    Route,
+    credential_env_refusal,
+)
+from gateway.models import Deployment as DeploymentRow
 from gateway.providers import adapter
 
 log = logging.getLogger(__name__)
@@ -67,19 +76,68 @@ class Upstream:
 
 
 @dataclass(frozen=True, slots=True)
+class Deployment:
+    """One upstream a route may use: a provider, the model asked of it, its priority (lowest
+    first) and weight (its share among the healthy deployments of one priority).
+
+    ``key`` names its circuit breaker (``provider:model``, ``*`` when the client's model name
+    is passed on): stable across reloads and processes, and bounded by configuration, so it can
+    label metrics.
+    """
+
+    upstream: Upstream
+    upstream_model: str = ""
+    priority: int = 0
+    weight: int = 1
+    key: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:  # a copy made for a prefixed model name keeps its deployment's key
+            object.__setattr__(self, "key", f"{self.upstream.name}:{self.upstream_model or '*'}")
+
+    def upstream_name(self, model: str) -> str:
+        """The model name the upstream is asked for."""
+        return self.upstream_model or model
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePolicy:
+    """How a route retries: at most ``max_attempts`` deployments per request, moving on for the
+    ``retry_on`` statuses (401/403 always), within ``deadline`` seconds until the answer starts
+    (0: no bound beyond each attempt's timeouts)."""
+
+    max_attempts: int = 3
+    retry_on: frozenset[int] = frozenset(DEFAULT_RETRY_ON)
+    deadline: float = 0.0
+    retry_after_cap: float = 0.0
+
+
+_DEFAULT_POLICY = RoutePolicy()
+
+
+@dataclass(frozen=True, slots=True)
 class RouteEntry:
     pattern: str
-    upstream: Upstream
-    upstream_model: str
+    deployments: tuple[Deployment, ...]
     priority: int
-    listed_models: tuple[str, ...]
+    listed_models: tuple[str, ...] = ()
+    policy: RoutePolicy = _DEFAULT_POLICY
+
+    @property
+    def upstream(self) -> Upstream:
+        """The first deployment's upstream (what /v1/models names as the owner)."""
+        return self.deployments[0].upstream
+
+    @property
+    def upstream_model(self) -> str:
+        return self.deployments[0].upstream_model
 
     def matches(self, model: str) -> bool:
         return self.pattern == model or ("*" in self.pattern and fnmatch.fnmatchcase(model, self.pattern))
 
     def upstream_name(self, model: str) -> str:
-        """The model name the upstream is asked for."""
-        return self.upstream_model or model
+        """The model name the first deployment's upstream is asked for."""
+        return self.deployments[0].upstream_name(model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +159,7 @@ class RoutingTable:
     def __post_init__(self) -> None:
         names = set(self.listed_models())
         names.update(route.pattern for route in self.routes if "*" not in route.pattern)
-        names.update(route.upstream_model for route in self.routes if route.upstream_model)
+        names.update(d.upstream_model for route in self.routes for d in route.deployments if d.upstream_model)
         self._known = frozenset(names)
 
     def resolve(self, model: str) -> RouteEntry | None:
@@ -122,8 +180,15 @@ class RoutingTable:
         if not rest or any(route.pattern == model for route in self.routes):
             return None
         for route in self.routes:
-            if prefix in (route.upstream.kind, route.upstream.name) and route.matches(rest):
-                return dataclasses.replace(route, upstream_model=route.upstream_model or rest)
+            if not route.matches(rest):
+                continue
+            chosen = tuple(
+                dataclasses.replace(d, upstream_model=d.upstream_model or rest)
+                for d in route.deployments
+                if prefix in (d.upstream.kind, d.upstream.name)
+            )
+            if chosen:
+                return dataclasses.replace(route, deployments=chosen)
         return None
 
     def listed_models(self) -> list[str]:
@@ -146,14 +211,17 @@ class RoutingTable:
         come from a bounded set, never from whatever a client types (issue #10)."""
         return model if model in self._known else "other"
 
-    def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
-        """USD cost of a request for ``model``, priced as the upstream model it routes to
-        (an alias ``cheap`` → ``gpt-4o`` costs what gpt-4o costs, so budgets hold); the alias's
-        own price applies only when the upstream model has none. 0 when nothing is priced."""
+    def cost(self, model: str, input_tokens: int, output_tokens: int, upstream: str | None = None) -> Decimal:
+        """USD cost of a request for ``model``, priced as the upstream model that answered it
+        (``upstream``; by default the one its route's first deployment asks for): an alias
+        ``cheap`` → ``gpt-4o`` costs what gpt-4o costs, so budgets hold, and a request that failed
+        over costs what the deployment that answered charges. The alias's own price applies only
+        when the upstream model has none. 0 when nothing is priced."""
         if not self.prices:
             return _ZERO
-        route = self.resolve(model)
-        upstream = route.upstream_name(model) if route is not None else model
+        if upstream is None:
+            route = self.resolve(model)
+            upstream = route.upstream_name(model) if route is not None else model
         best = self._price(upstream) or (self._price(model) if upstream != model else None)
         if best is None:
             return _ZERO
@@ -183,11 +251,15 @@ def _credential(provider: Provider) -> str | None:
 
 
 def load_table() -> RoutingTable:
-    """Read enabled routes, their providers and prices (three small queries)."""
+    """Read enabled routes with their deployments and providers, and prices (a few small queries).
+
+    A route's own provider is its first deployment (priority 0, weight 1); its enabled
+    :class:`~gateway.models.Deployment` rows with enabled providers follow. A route left with
+    no deployment is not routed.
+    """
     upstreams: dict[int, Upstream] = {}
-    routes: list[RouteEntry] = []
-    for route in Route.objects.filter(is_enabled=True, provider__is_enabled=True).select_related("provider"):
-        provider = route.provider
+
+    def upstream_of(provider: Provider) -> Upstream:
         if provider.pk not in upstreams:
             upstreams[provider.pk] = Upstream(
                 id=provider.pk,
@@ -199,13 +271,37 @@ def load_table() -> RoutingTable:
                 first_byte_timeout=provider.first_byte_timeout,
                 idle_timeout=provider.idle_timeout,
             )
+        return upstreams[provider.pk]
+
+    extra: dict[int, list[Deployment]] = {}
+    for row in DeploymentRow.objects.filter(
+        is_enabled=True, route__is_enabled=True, provider__is_enabled=True
+    ).select_related("provider"):
+        extra.setdefault(row.route_id, []).append(
+            Deployment(upstream_of(row.provider), row.upstream_model, row.priority, row.weight)
+        )
+    routes: list[RouteEntry] = []
+    for route in Route.objects.filter(is_enabled=True).select_related("provider"):
+        deployments: list[Deployment] = []
+        if route.provider is not None and route.provider.is_enabled:
+            deployments.append(Deployment(upstream_of(route.provider), route.upstream_model))
+        deployments.extend(extra.get(route.pk, ()))
+        if not deployments:
+            continue
+        deployments.sort(key=lambda d: d.priority)  # stable: the route's own provider first among equals
+        retry_on = frozenset(s for s in route.retry_on or () if isinstance(s, int)) - NEVER_RETRIED
         routes.append(
             RouteEntry(
                 pattern=route.model_pattern,
-                upstream=upstreams[provider.pk],
-                upstream_model=route.upstream_model,
+                deployments=tuple(deployments),
                 priority=route.priority,
                 listed_models=tuple(route.listed_models or ()),
+                policy=RoutePolicy(
+                    max_attempts=max(1, route.max_attempts),
+                    retry_on=retry_on,
+                    deadline=max(0.0, route.deadline),
+                    retry_after_cap=max(0.0, route.retry_after_cap),
+                ),
             )
         )
     # Lowest priority first; among equals the most specific pattern (fewest wildcards, longest).

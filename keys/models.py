@@ -158,6 +158,9 @@ class UsageRecord(models.Model):
     endpoint = models.CharField(_("endpoint"), max_length=40)
     model = models.CharField(_("model"), max_length=128, blank=True)
     provider = models.CharField(_("provider"), max_length=64, blank=True)
+    #: Deployments tried for this request (issue #12): 1 unless it failed over; ``provider``
+    #: is the one that answered.
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=1)
     status_code = models.PositiveSmallIntegerField(_("status"))
     input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)

@@ -12,7 +12,7 @@ import pytest
 from gateway.http import GatewayRequest
 from gateway.providers import anthropic, openai
 from gateway.proxy import _upstream_message, prepare_body
-from gateway.routing import RouteEntry, Upstream
+from gateway.routing import Deployment, Upstream
 from gateway.wire import Dialect
 
 CREDENTIAL = "sk-provider-credential-1234567890"
@@ -52,10 +52,8 @@ def _upstream(kind: str = "openai", credential: str | None = CREDENTIAL) -> Upst
     )
 
 
-def _route(upstream_model: str = "", kind: str = "openai") -> RouteEntry:
-    return RouteEntry(
-        pattern="*", upstream=_upstream(kind), upstream_model=upstream_model, priority=1, listed_models=()
-    )
+def _route(upstream_model: str = "", kind: str = "openai") -> Deployment:
+    return Deployment(_upstream(kind), upstream_model)
 
 
 # --- the body -----------------------------------------------------------------------------
@@ -244,3 +242,30 @@ def test_a_long_upstream_message_is_cut() -> None:
     message, _, _ = _upstream_message(json.dumps(body).encode(), 400, _upstream())
 
     assert len(message) == 2000
+
+
+# --- retry-after --------------------------------------------------------------------------
+
+
+class _Reply:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "cap", "expected"),
+    [
+        pytest.param({"retry-after": "1"}, 2.0, 1.0, id="seconds-under-the-cap"),
+        pytest.param({"retry-after-ms": "250", "retry-after": "1"}, 2.0, 0.25, id="milliseconds-win"),
+        pytest.param({"retry-after": "5"}, 2.0, None, id="over-the-cap"),
+        pytest.param({"retry-after": "1"}, 0.0, None, id="cap-zero-never"),
+        pytest.param({"retry-after": "soon"}, 2.0, None, id="garbage"),
+        pytest.param({}, 2.0, None, id="absent"),
+    ],
+)
+def test_an_upstream_retry_after_is_honoured_only_under_the_routes_cap(
+    headers: dict[str, str], cap: float, expected: float | None
+) -> None:
+    from gateway.proxy import _retry_after
+
+    assert _retry_after(_Reply(headers), cap) == expected  # type: ignore[arg-type]

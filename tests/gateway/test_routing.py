@@ -10,6 +10,7 @@ import pytest
 from gateway.models import Provider, ProviderKind, Route
 from gateway.providers.demo import DEMO_MODELS
 from gateway.routing import (
+    Deployment,
     Price,
     RouteEntry,
     RoutingTable,
@@ -45,7 +46,7 @@ def _upstream(name: str, kind: str = "openai") -> Upstream:
 
 def _route(pattern: str, upstream: str, *, kind: str = "openai", listed: tuple[str, ...] = ()) -> RouteEntry:
     return RouteEntry(
-        pattern=pattern, upstream=_upstream(upstream, kind), upstream_model="", priority=100, listed_models=listed
+        pattern=pattern, deployments=(Deployment(_upstream(upstream, kind)),), priority=100, listed_models=listed
     )
 
 
@@ -392,7 +393,7 @@ def test_env_model_lists_are_what_v1_models_lists_for_catch_all_routes(no_env: p
 
 
 def test_an_alias_is_priced_as_the_upstream_model_it_routes_to() -> None:
-    alias = RouteEntry(pattern="cheap", upstream=_upstream("p"), upstream_model="gpt-4o", priority=1, listed_models=())
+    alias = RouteEntry(pattern="cheap", deployments=(Deployment(_upstream("p"), "gpt-4o"),), priority=1)
     table = RoutingTable(routes=[alias], prices=[Price("gpt-4o", Decimal(1), Decimal(2))])
 
     assert table.cost("cheap", 1_000_000, 1_000_000) == Decimal(3)

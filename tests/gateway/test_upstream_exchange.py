@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import proxy
+from gateway import proxy, relay
 from gateway.models import Provider, ProviderKind, Route
 from tests.gateway.conftest import InProcessGateway
 from tests.support.upstream import UpstreamServer
@@ -242,6 +242,7 @@ def _fake_translate() -> types.SimpleNamespace:
 def fake_translate(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     fake = _fake_translate()
     monkeypatch.setattr(proxy, "translate", fake)
+    monkeypatch.setattr(relay, "translate", fake)
     return fake
 
 

@@ -782,3 +782,28 @@ def test_without_a_script_call_the_demo_answers(upstream: UpstreamServer, oai: o
         upstream.script = None
 
     assert chat.choices[0].message.content.startswith("Hello from Keygate")
+
+
+# ------------------------------------------------------------------ a forced fault
+
+
+def test_a_forced_fault_applies_to_every_model_until_it_is_cleared(upstream: UpstreamServer) -> None:
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
+    upstream.fault = "mock-error-503"
+    try:
+        assert _post(upstream, "/v1/chat/completions", body, headers).status == 503
+    finally:
+        upstream.fault = None
+
+    assert _post(upstream, "/v1/chat/completions", body, headers).status == 200
+
+
+def test_the_fault_is_set_over_http_too(upstream: UpstreamServer) -> None:
+    try:
+        assert _post(upstream, "/_control/fault", {"fault": "mock-error-529"}, {}).json() == {"fault": "mock-error-529"}
+        assert upstream.fault == "mock-error-529"
+    finally:
+        _post(upstream, "/_control/fault", {"fault": None}, {})
+
+    assert upstream.fault is None

@@ -22,7 +22,9 @@ Codex offer dozens of tools; a script picks the one the test needs.
 Every request to ``/v1/...`` is recorded (method, path, lowercased headers, parsed
 JSON body, times, and for streams each chunk's send time and whether the client
 disconnected first). Records are read through ``server.requests`` / ``server.reset()``
-or over HTTP: ``GET /_control/requests``, ``POST /_control/reset``.
+or over HTTP: ``GET /_control/requests``, ``POST /_control/reset``. ``server.fault`` (or
+``POST /_control/fault``) makes every request a fault whatever its model: an upstream that
+goes down and comes back, for failover tests.
 """
 
 from __future__ import annotations
@@ -251,6 +253,8 @@ class _Upstream:
         self.log = log
         self.closing = asyncio.Event()
         self.script: Script | None = None
+        #: A fault model every request gets whatever model it asks for (None: as asked).
+        self.fault: str | None = None
 
     # -- entry points
 
@@ -314,6 +318,13 @@ class _Upstream:
         self.log.reset()
         return web.json_response({"reset": True})
 
+    async def handle_fault(self, request: web.Request) -> web.Response:
+        """``POST /_control/fault`` ``{"fault": "mock-error-503"}`` (or null): every request's fault."""
+        body = await request.json()
+        fault = body.get("fault") if isinstance(body, dict) else None
+        self.fault = fault if fault in FAULT_MODELS else None
+        return web.json_response({"fault": self.fault})
+
     # -- dispatch
 
     async def _answer(
@@ -343,7 +354,7 @@ class _Upstream:
 
         if body.get("mock_headers") is True:
             headers.update(MOCK_RESPONSE_HEADERS)
-        model = body.get("model")
+        model = self.fault or body.get("model")
         if isinstance(model, str) and (match := _ERROR_MODEL.fullmatch(model)):
             return error(int(match.group(1)), f"mock upstream error {match.group(1)}")
         if model == "mock-slow-first-byte":
@@ -519,6 +530,7 @@ def _build_app(upstream: _Upstream) -> web.Application:
     app.router.add_get("/v1/models", upstream.handle_models)
     app.router.add_get("/_control/requests", upstream.handle_requests)
     app.router.add_post("/_control/reset", upstream.handle_reset)
+    app.router.add_post("/_control/fault", upstream.handle_fault)
     app.router.add_route("*", "/v1/{tail:.*}", upstream.handle_api)
     return app
 
@@ -579,6 +591,18 @@ class UpstreamServer:
     @script.setter
     def script(self, value: Script | None) -> None:
         self._upstream.script = value
+
+    @property
+    def fault(self) -> str | None:
+        """A fault model (:data:`FAULT_MODELS`) every request gets whatever it asks for; None:
+        each request's own model decides. Settable live: an upstream going down and back."""
+        return self._upstream.fault
+
+    @fault.setter
+    def fault(self, value: str | None) -> None:
+        if value is not None and value not in FAULT_MODELS:
+            raise ValueError(f"unknown fault {value!r}")
+        self._upstream.fault = value
 
     @property
     def port(self) -> int:
