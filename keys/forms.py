@@ -21,22 +21,13 @@ from django.utils.translation import gettext_lazy as _
 
 from keys import policy, services
 from keys.constants import BudgetPeriod
+from keys.limits import LIMIT_FIELDS
 from keys.models import APIKey
 
 logger = logging.getLogger(__name__)
 
 # Offered when the gateway cannot list its routes (not installed yet, or no setting).
 SUGGESTED_MODELS = ["*", "gpt-4o", "gpt-4o-mini", "claude-*"]
-
-LIMIT_FIELDS = (
-    "rpm_limit",
-    "tpm_limit",
-    "max_parallel",
-    "budget_tokens",
-    "budget_usd",
-    "budget_period",
-    "allowed_ips",
-)
 
 # The services' field names where they differ from the form's.
 SERVICE_FIELDS = {"model_patterns": "patterns", "expires_at": "expiry_date", "grace": "grace"}

@@ -12,6 +12,18 @@ do what"):
 Superusers have every permission (Django's ``has_perm``). A key outside what a user may see does
 not exist for them: callers answer 404, never 403. A key they may see but not change is a 403.
 
+Teams (``keys.Team``, roles in ``keys.constants.TeamRole``) add powers, never take any away:
+
+- operators: ``keys.view_team`` sees every team; ``keys.add_team`` creates teams;
+  ``keys.change_team`` changes any team's models and limits and manages its members;
+- a team's **admins** manage its members and every key in it (create, change, rotate, revoke);
+- its **members** see its keys and create, change, rotate and revoke keys of their own in it;
+- its **viewers** only read: the team, its keys (masked, as every key is) and its usage.
+
+A team's models and limits are the platform's bound on what the team may spend, so only
+operators change them. The owner of a key in a team holds owner powers over it only while they
+are a member or admin of the team; leaving it (or becoming a viewer) leaves the key the team's.
+
 An ownerless management key acts as :class:`MintedKeyUser`: with its minter's permissions,
 checked on every request, never more. It stops working (``KeyState.inactive_reason`` →
 ``minter_inactive``) when the minter is disabled or loses ``keys.add_apikey``, the permission
@@ -30,6 +42,12 @@ ADD_FOR_OTHERS = "keys.add_apikey"
 KEY_PERMISSIONS = frozenset({VIEW_ALL, CHANGE_ALL, ADD_FOR_OTHERS})
 # What a minter must keep for their ownerless management keys to keep working.
 MINTER_PERMISSION = ADD_FOR_OTHERS
+VIEW_TEAMS = "keys.view_team"
+CHANGE_TEAMS = "keys.change_team"
+ADD_TEAMS = "keys.add_team"
+TEAM_PERMISSIONS = frozenset({VIEW_TEAMS, CHANGE_TEAMS, ADD_TEAMS})
+ADMIN, MEMBER, VIEWER = "admin", "member", "viewer"  # keys.constants.TeamRole values
+_ROLES_CACHE = "_keygate_team_roles"
 
 
 def is_signed_in(user: Any) -> bool:
@@ -56,18 +74,77 @@ def can_create_for_others(user: Any) -> bool:
     return _has(user, ADD_FOR_OTHERS)
 
 
+def team_roles(user: Any) -> dict[int, str]:
+    """``{team id: role}`` of ``user``'s memberships, read once per user object (a request)."""
+    if not is_signed_in(user) or user.pk is None:
+        return {}
+    roles = getattr(user, _ROLES_CACHE, None)
+    if roles is None:
+        from keys.models import Membership
+
+        roles = dict(Membership.objects.filter(user_id=user.pk).values_list("team_id", "role"))
+        try:
+            setattr(user, _ROLES_CACHE, roles)
+        except AttributeError:  # an identity that takes no attributes: read each time
+            pass
+    return roles
+
+
+def forget_roles(user: Any) -> None:
+    """Drop the roles read for ``user`` (after a membership change in the same request)."""
+    if hasattr(user, _ROLES_CACHE):
+        delattr(user, _ROLES_CACHE)
+
+
+def role_in(user: Any, team_id: int | None) -> str | None:
+    return team_roles(user).get(team_id) if team_id is not None else None
+
+
+def can_view_all_teams(user: Any) -> bool:
+    return _has(user, VIEW_TEAMS) or _has(user, CHANGE_TEAMS)
+
+
+def can_change_all_teams(user: Any) -> bool:
+    return _has(user, CHANGE_TEAMS)
+
+
+def can_create_team(user: Any) -> bool:
+    return _has(user, ADD_TEAMS)
+
+
+def can_view_team(user: Any, team: Any) -> bool:
+    return can_view_all_teams(user) or role_in(user, team.pk) is not None
+
+
+def can_change_team(user: Any, team: Any) -> bool:
+    """May ``user`` change ``team``'s name, models and limits? (Operators only.)"""
+    return can_change_all_teams(user)
+
+
+def can_manage_members(user: Any, team: Any) -> bool:
+    return can_change_all_teams(user) or role_in(user, team.pk) == ADMIN
+
+
+def can_create_key_in(user: Any, team: Any) -> bool:
+    """May ``user`` create a key (of their own) in ``team``?"""
+    return can_create_for_others(user) or role_in(user, team.pk) in (ADMIN, MEMBER)
+
+
 def owns(user: Any, key: Any) -> bool:
-    """Is ``key`` ``user``'s own? (An identity without a database row owns nothing.)"""
-    return is_signed_in(user) and user.pk is not None and key.owner_id == user.pk
+    """Is ``key`` ``user``'s own? (An identity without a database row owns nothing; a team key is
+    its owner's only while they are a member or admin of the team.)"""
+    if not (is_signed_in(user) and user.pk is not None and key.owner_id == user.pk):
+        return False
+    return key.team_id is None or role_in(user, key.team_id) in (ADMIN, MEMBER)
 
 
 def can_view_key(user: Any, key: Any) -> bool:
-    return owns(user, key) or can_view_all_keys(user)
+    return owns(user, key) or can_view_all_keys(user) or role_in(user, key.team_id) is not None
 
 
 def can_change_key(user: Any, key: Any) -> bool:
     """May ``user`` edit, rotate or revoke ``key``?"""
-    return owns(user, key) or can_change_all_keys(user)
+    return owns(user, key) or can_change_all_keys(user) or role_in(user, key.team_id) == ADMIN
 
 
 def minter_may_act(minter: Any) -> bool:
@@ -99,7 +176,7 @@ class MintedKeyUser:
         return minter_may_act(self.minter)
 
     def has_perm(self, permission: str, obj: Any = None) -> bool:
-        if permission not in KEY_PERMISSIONS:
+        if permission not in KEY_PERMISSIONS | TEAM_PERMISSIONS:
             return False
         if self.minter is None:
             return True
