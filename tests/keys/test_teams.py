@@ -161,3 +161,11 @@ class TeamChangesReachTheGateway(TestCase):
         services.team_update(team=team, rpm_limit=10)
         assert TeamEvent.objects.filter(team=team).count() == 1
         assert User.objects.count() == 0
+
+
+def test_the_api_and_the_cli_read_the_one_declaration_of_limits() -> None:
+    from keys.api.serializers import LimitsSerializer
+    from keys.management.limitargs import LIMIT_OPTIONS
+
+    assert list(LimitsSerializer().fields) == list(LIMIT_FIELDS)
+    assert [field for _, field in LIMIT_OPTIONS] == list(LIMIT_FIELDS)
