@@ -21,20 +21,15 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from keys import policy, services
+from keys import admin_teams, policy, services
 from keys.constants import EXPIRING_SOON, GRACE_CHOICES, BudgetPeriod, KeyStatus
+from keys.limits import LIMIT_FIELDS
 from keys.models import APIKey, KeyEvent, UsageRecord
 
+__all__ = ["admin_teams"]  # registers the teams admin
+
 VIA = "admin"
-LIMIT_FORM_FIELDS = [
-    "rpm_limit",
-    "tpm_limit",
-    "max_parallel",
-    "budget_tokens",
-    "budget_usd",
-    "budget_period",
-    "allowed_ips",
-]
+LIMIT_FORM_FIELDS = list(LIMIT_FIELDS)
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -20,9 +20,9 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from keys import policy, services
-from keys.constants import BudgetPeriod
+from keys.constants import BudgetPeriod, TeamRole
 from keys.limits import LIMIT_FIELDS
-from keys.models import APIKey
+from keys.models import APIKey, Team
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,13 @@ class KeyForm(forms.Form):
         required=False,
         help_text=_("May manage keys over the REST API (/api/v1/); cannot call any model."),
     )
+    team = forms.ModelChoiceField(
+        label=_("Team"),
+        queryset=Team.objects.none(),
+        required=False,
+        empty_label=_("None (a personal key)"),
+        help_text=_("A team's key may use only the team's models, and the team's limits apply too."),
+    )
 
     def __init__(self, *args: Any, user: Any, instance: APIKey | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -161,6 +168,11 @@ class KeyForm(forms.Form):
         else:
             self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
             self.fields["owner"].initial = user.pk
+        teams = _teams_to_create_in(user)
+        if instance is not None or not teams.exists():
+            del self.fields["team"]  # fixed at creation; offered only to those in a team
+        else:
+            self.fields["team"].queryset = teams
         if instance is not None:
             del self.fields["is_management"]  # fixed at creation
             if instance.is_management:
@@ -197,6 +209,8 @@ class KeyForm(forms.Form):
             self.add_error(
                 "expiry_date", _("You entered a date but chose another expiry: choose “On a date”, or clear the date.")
             )
+        if data.get("team") is not None and data.get("is_management"):
+            self.add_error("team", _("A management key cannot belong to a team."))
         if "models" in self.fields and not data.get("is_management"):
             if not data.get("models") and not (data.get("patterns") or "").strip():
                 self.add_error("models", _("Choose at least one model, or type a pattern such as *."))
@@ -237,6 +251,15 @@ class KeyForm(forms.Form):
         values["budget_period"] = values["budget_period"] or ""
         values["allowed_ips"] = (values["allowed_ips"] or "").replace("\n", ",")
         return values
+
+
+def _teams_to_create_in(user: Any) -> Any:
+    """The teams ``user`` may create keys in (keys.policy.can_create_key_in), by name."""
+    teams = Team.objects.order_by("name")
+    if policy.can_create_for_others(user):
+        return teams
+    mine = [team_id for team_id, role in policy.team_roles(user).items() if role in (policy.ADMIN, policy.MEMBER)]
+    return teams.filter(pk__in=mine)
 
 
 class RotateForm(forms.Form):
@@ -291,3 +314,14 @@ class KeyFilterForm(forms.Form):
             ]
         else:
             del self.fields["owner"]
+
+
+class MemberForm(forms.Form):
+    """Add someone to a team (team page, for the team's admins and operators)."""
+
+    username = forms.CharField(label=_("Username"), max_length=150)
+    role = forms.ChoiceField(label=_("Role"), choices=TeamRole.choices, initial=TeamRole.MEMBER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=TeamRole.choices)
