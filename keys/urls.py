@@ -3,7 +3,7 @@
 from django.urls import path
 
 from keys import views
-from keys.views import teams
+from keys.views import reports, teams
 from keys.views.leaks import key_replace
 
 app_name = "keys"
@@ -19,6 +19,8 @@ urlpatterns = [
     path("keys/<str:public_id>/resume", views.key_resume, name="resume"),
     path("keys/<str:public_id>/revoke", views.key_revoke, name="revoke"),
     path("keys/<str:public_id>/replace", key_replace, name="replace"),
+    path("usage/", reports.usage_page, name="usage"),
+    path("usage/export.csv", reports.usage_export, name="usage-export"),
     path("teams/", teams.team_list, name="teams"),
     path("teams/<int:team_id>/", teams.team_detail, name="team"),
     path("teams/<int:team_id>/members", teams.team_member_add, name="team-member-add"),

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from keys.api.teams import TeamViewSet
+from keys.api.usage import UsageView
 from keys.api.views import KeyViewSet
 
 router = SimpleRouter()
@@ -13,5 +14,6 @@ router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("usage/", UsageView.as_view(), name="usage"),
     *router.urls,
 ]
