@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from keys.limits import LIMIT_FIELDS
 
@@ -34,9 +35,9 @@ class TeamRole(models.TextChoices):
     """A member's role in a team: admins manage its keys and members; members create keys for
     themselves in it and see its keys and usage; viewers only read (keys masked, usage, audit)."""
 
-    ADMIN = "admin", _("admin")
-    MEMBER = "member", _("member")
-    VIEWER = "viewer", _("viewer")
+    ADMIN = "admin", pgettext_lazy("team role", "admin")
+    MEMBER = "member", pgettext_lazy("team role", "member")
+    VIEWER = "viewer", pgettext_lazy("team role", "viewer")
 
 
 class TeamAction(models.TextChoices):
