@@ -143,6 +143,7 @@ class KeyForm(forms.Form):
     def __init__(self, *args: Any, user: Any, instance: APIKey | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.instance = instance
+        self.user = user
         choices = model_choices()
         self.fields["models"].choices = [(name, _("All models (*)") if name == "*" else name) for name in choices]
         expiry = [
@@ -209,8 +210,9 @@ class KeyForm(forms.Form):
             self.add_error(
                 "expiry_date", _("You entered a date but chose another expiry: choose “On a date”, or clear the date.")
             )
-        if data.get("team") is not None and data.get("is_management"):
-            self.add_error("team", _("A management key cannot belong to a team."))
+        team = data.get("team")
+        if team is not None and data.get("is_management") and not policy.can_create_management_key_in(self.user, team):
+            self.add_error("team", _("Only the team's admins may make a management key for it."))
         if "models" in self.fields and not data.get("is_management"):
             if not data.get("models") and not (data.get("patterns") or "").strip():
                 self.add_error("models", _("Choose at least one model, or type a pattern such as *."))

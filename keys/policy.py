@@ -76,6 +76,9 @@ def can_create_for_others(user: Any) -> bool:
 
 def team_roles(user: Any) -> dict[int, str]:
     """``{team id: role}`` of ``user``'s memberships, read once per user object (a request)."""
+    fixed = getattr(user, "keygate_team_roles", None)
+    if fixed is not None:  # a management key scoped to one team (TeamKeyUser)
+        return fixed if is_signed_in(user) else {}
     if not is_signed_in(user) or user.pk is None:
         return {}
     roles = getattr(user, _ROLES_CACHE, None)
@@ -122,7 +125,14 @@ def can_change_team(user: Any, team: Any) -> bool:
 
 
 def can_manage_members(user: Any, team: Any) -> bool:
-    return can_change_all_teams(user) or role_in(user, team.pk) == ADMIN
+    """Operators, and the team's admins (people: a team's management key manages keys only)."""
+    return can_change_all_teams(user) or (user.pk is not None and role_in(user, team.pk) == ADMIN)
+
+
+def can_create_management_key_in(user: Any, team: Any) -> bool:
+    """May ``user`` make a management key scoped to ``team``? (It acts as an admin of the
+    team's keys: only those who manage the team may.)"""
+    return can_create_for_others(user) or can_manage_members(user, team)
 
 
 def can_create_key_in(user: Any, team: Any) -> bool:
@@ -147,9 +157,12 @@ def can_change_key(user: Any, key: Any) -> bool:
     return owns(user, key) or can_change_all_keys(user) or role_in(user, key.team_id) == ADMIN
 
 
-def minter_may_act(minter: Any) -> bool:
-    """Does an ownerless management key minted by ``minter`` still work? (None: made by the CLI.)"""
-    return minter is None or _has(minter, MINTER_PERMISSION)
+def minter_may_act(minter: Any, team_id: int | None = None) -> bool:
+    """Does an ownerless management key minted by ``minter`` still work? (None: made by the CLI.)
+    One scoped to a team also works while its minter still manages that team."""
+    if minter is None or _has(minter, MINTER_PERMISSION):
+        return True
+    return team_id is not None and (_has(minter, CHANGE_TEAMS) or role_in(minter, team_id) == ADMIN)
 
 
 class MintedKeyUser:
@@ -189,9 +202,55 @@ class MintedKeyUser:
         return "operator key"
 
 
+class TeamKeyUser:
+    """The identity of a management key scoped to one team on the REST API: an admin of that
+    team's keys (it sees, creates, changes, rotates and revokes them) and nothing else — no
+    operator permission, no personal keys, no other team, no member management. It works while
+    its holder (owner, or minter) is active and still an admin of the team (or an operator)."""
+
+    pk = None
+    id = None
+    is_staff = False
+    is_superuser = False
+    is_anonymous = False
+    is_authenticated = True
+    username = ""
+
+    def __init__(self, team_id: int, holder: Any = None) -> None:
+        self.team_id = team_id
+        self.holder = holder
+        self.keygate_team_roles = {team_id: ADMIN}
+
+    @property
+    def is_active(self) -> bool:
+        """The holder is active and still manages the team (or may make keys for others)."""
+        holder = self.holder
+        return holder is None or (bool(holder.is_active) and minter_may_act(holder, self.team_id))
+
+    @property
+    def minter(self) -> Any:
+        return self.holder
+
+    def has_perm(self, permission: str, obj: Any = None) -> bool:
+        return False
+
+    def get_username(self) -> str:
+        return ""
+
+    def __str__(self) -> str:
+        return "team key"
+
+
 def acting_user(user: Any, state: Any) -> Any:
-    """Who a REST API request acts as: ``user``, unless ``state`` (a ``KeyState``) is an
-    ownerless management key — then a :class:`MintedKeyUser` for its minter."""
+    """Who a REST API request acts as: ``user``, unless ``state`` (a ``KeyState``) is a
+    management key scoped to a team (a :class:`TeamKeyUser`) or an ownerless management key
+    (a :class:`MintedKeyUser` for its minter)."""
+    if getattr(state, "is_management", False) and getattr(state, "team", None) is not None:
+        from django.contrib.auth import get_user_model
+
+        holder_id = state.owner_id or state.minted_by_id
+        holder = get_user_model().objects.filter(pk=holder_id).first() if holder_id else None
+        return TeamKeyUser(state.team.id, holder)
     if not getattr(state, "is_management", False) or state.owner_id is not None:
         return user
     if state.minted_by_id is None:

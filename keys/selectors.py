@@ -28,9 +28,9 @@ def visible_keys(user: Any) -> QuerySet[APIKey]:
         return keys.none()
     if policy.can_view_all_keys(user):
         return keys
-    if user.pk is None:  # a key identity without a database user owns nothing
-        return keys.none()
     teams = list(policy.team_roles(user))
+    if user.pk is None:  # a key identity owns nothing; one scoped to a team sees that team's keys
+        return keys.filter(team_id__in=teams)
     return keys.filter(Q(owner_id=user.pk, team__isnull=True) | Q(team_id__in=teams))
 
 

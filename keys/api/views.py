@@ -164,6 +164,9 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """The team named in a create request: one the caller cannot see does not exist (400);
         one they see but may not create keys in (a viewer) is a 403."""
         name = data.pop("team", None)
+        scoped = getattr(self.request.user, "team_id", None)  # a management key scoped to a team
+        if name is None and scoped is not None:
+            name = str(scoped)  # its keys are its team's
         if name is None:
             return None
         team = visible_teams(self.request.user).filter(_team_named(str(name))).first()
@@ -171,12 +174,16 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise exceptions.ValidationError({"team": [f"no team matches {name!r}"]})
         if not policy.can_create_key_in(self.request.user, team):
             raise exceptions.PermissionDenied("Viewers may not create keys in the team.")
+        if data.get("management") and not policy.can_create_management_key_in(self.request.user, team):
+            raise exceptions.PermissionDenied("Only the team's admins may make a management key for it.")
         return team
 
     def _owner_for_new_key(self, data: dict[str, Any]) -> Any:
         user = self.request.user
         if "owner" not in data and user.pk is not None:
             return self._actor()
+        if "owner" not in data and getattr(user, "team_id", None) is not None:
+            return None  # a team's management key makes the team's (ownerless) keys
         if not policy.can_create_for_others(user):
             raise exceptions.ValidationError({"owner": ["only operators may choose a key's owner"]})
         if "owner" not in data:

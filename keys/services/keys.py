@@ -83,7 +83,8 @@ def key_create(
     asked by the surface.
 
     A key in ``team`` may only narrow the team's models: a pattern outside them raises
-    :class:`OutsideTeam`. Management keys are personal or operator keys, never a team's.
+    :class:`OutsideTeam`. A management key in ``team`` is scoped to it: it manages that team's
+    keys and nothing else (keys.policy.TeamKeyUser).
     """
     unknown = set(limits) - UPDATABLE_FIELDS
     if unknown:
@@ -91,8 +92,6 @@ def key_create(
     now = timezone.now()
     if metadata is not None and not isinstance(metadata, dict):
         raise KeyServiceError(_("metadata must be an object"), field="metadata")
-    if team is not None and is_management:
-        raise KeyServiceError(_("a management key cannot belong to a team"), field="team")
     patterns = clean_model_patterns(model_patterns) if not is_management else []
     if team is not None:
         check_within_team(patterns, team.model_patterns, team.name)

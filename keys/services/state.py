@@ -149,7 +149,7 @@ def _minter_may_act(key: APIKey) -> bool:
     """The minter rule (keys.policy): only ownerless management keys answer to their minter."""
     if not key.is_management or key.owner_id is not None or key.minted_by_id is None:
         return True
-    return policy.minter_may_act(key.minted_by)
+    return policy.minter_may_act(key.minted_by, key.team_id)
 
 
 def get_key_state(key_id: int) -> KeyState | None:

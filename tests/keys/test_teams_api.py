@@ -169,3 +169,47 @@ def test_a_team_shows_its_budget_spent_and_remaining(cast) -> None:
         25,
     )
     assert bar["resets_at"].endswith("T00:00:00+00:00")
+
+
+# --- a management key scoped to one team ----------------------------------------------------------
+
+
+def bearer(raw: str) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+@pytest.fixture
+def team_key(cast) -> str:
+    response = send(cast["alice"], "post", KEYS, {"name": "search-ci", "management": True, "team": "search"})
+    assert response.status_code == 201, response.content
+    return response.json()["key"]
+
+
+def test_only_a_teams_admins_make_a_management_key_for_it(cast) -> None:
+    response = send(cast["bob"], "post", KEYS, {"name": "m", "management": True, "team": "search"})
+    assert response.status_code == 403
+
+
+def test_a_teams_management_key_sees_and_manages_only_the_teams_keys(cast, team_key) -> None:
+    bobs = _bobs_key()
+    services.key_create(name="alice-personal", model_patterns="*", owner=cast["alice"])
+    api = bearer(team_key)
+    listed = sorted(k["name"] for k in api.get(KEYS).json()["results"])
+    assert listed == ["bob-search", "search-ci"]
+    made = api.post(KEYS, json.dumps({"name": "svc", "models": ["gpt-4o"]}), content_type="application/json")
+    assert made.status_code == 201 and made.json()["team"] == "search" and made.json()["owner"] is None
+    assert api.post(f"{KEYS}{bobs.public_id}/revoke/").status_code == 200
+    personal = APIKey.objects.get(name="alice-personal")
+    assert api.get(f"{KEYS}{personal.public_id}/").status_code == 404
+    elsewhere = api.post(
+        KEYS, json.dumps({"name": "x", "models": ["*"], "team": "other"}), content_type="application/json"
+    )
+    assert elsewhere.status_code == 400
+    add = api.post(f"{TEAMS}{_team().pk}/members/", json.dumps({"user": "erin"}), content_type="application/json")
+    assert add.status_code == 403
+    assert api.post(TEAMS, json.dumps({"name": "mine"}), content_type="application/json").status_code == 403
+
+
+def test_a_teams_management_key_stops_when_its_holder_no_longer_manages_the_team(cast, team_key) -> None:
+    services.member_set_role(team=_team(), user=cast["alice"], role="member")
+    assert bearer(team_key).get(KEYS).status_code == 403
