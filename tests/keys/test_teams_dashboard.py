@@ -133,3 +133,10 @@ def test_the_team_list_shows_only_ones_teams(cast) -> None:  # noqa: F811
     assert "search" in client(cast["carol"]).get("/teams/").content.decode()
     page = client(cast["erin"]).get("/teams/").content.decode()
     assert "search" not in page and "You are in no team" in page
+
+
+def test_a_viewer_gets_no_change_buttons_on_a_teams_key_page(cast) -> None:  # noqa: F811
+    key = _bobs_key()
+    page = client(cast["carol"]).get(f"/keys/{key.public_id}/").content.decode()
+    assert key.masked in page and f"/keys/{key.public_id}/revoke" not in page
+    assert f"/keys/{key.public_id}/revoke" in client(cast["alice"]).get(f"/keys/{key.public_id}/").content.decode()
