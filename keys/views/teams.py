@@ -17,11 +17,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from keys import budgets, policy, services
-from keys.constants import BudgetPeriod, TeamAction, TeamRole
+from keys import budgets, policy, reports, services
+from keys.constants import BudgetPeriod, KeyAction, TeamAction, TeamRole
 from keys.forms import MemberForm, RoleForm
-from keys.models import Team
+from keys.models import KeyEvent, Team
 from keys.selectors import visible_keys, visible_teams
+from keys.usage import Period
 from keys.views.common import VIA, client_ip
 
 
@@ -56,9 +57,19 @@ def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
     ]
     keys = visible_keys(request.user).filter(team=team).order_by("-created_at")
     events = [
-        {"event": e, "action": TeamAction(e.action).label if e.action in TeamAction.values else e.action}
+        {"event": e, "action": TeamAction(e.action).label if e.action in TeamAction.values else e.action, "key": None}
         for e in team.events.select_related("actor").order_by("-created_at", "-id")[:100]
     ]
+    days = int(request.GET["days"]) if request.GET.get("days") in {"7", "30", "90"} else 30
+    rows = reports.usage_rows(request.user, Period.last_days(days), team=team)
+    key_events = (
+        KeyEvent.objects.filter(key__in=keys.values("pk")).select_related("actor", "key").order_by("-created_at", "-id")
+    )
+    events += [
+        {"event": e, "action": KeyAction(e.action).label if e.action in KeyAction.values else e.action, "key": e.key}
+        for e in key_events[:100]
+    ]
+    events.sort(key=lambda row: row["event"].created_at, reverse=True)
     return render(
         request,
         "keys/team_detail.html",
@@ -73,6 +84,11 @@ def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
             "bars": budgets.budget_bars(team),
             "budget_period": BudgetPeriod(team.budget_period or BudgetPeriod.TOTAL).label,
             "events": events,
+            "days": days,
+            "periods": (7, 30, 90),
+            "usage_totals": reports.totals(rows),
+            "usage_by_key": reports.grouped(rows, "key_name"),
+            "usage_by_model": reports.grouped(rows, "model"),
             "now": timezone.now(),
         },
     )

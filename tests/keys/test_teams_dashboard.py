@@ -140,3 +140,11 @@ def test_a_viewer_gets_no_change_buttons_on_a_teams_key_page(cast) -> None:  # n
     page = client(cast["carol"]).get(f"/keys/{key.public_id}/").content.decode()
     assert key.masked in page and f"/keys/{key.public_id}/revoke" not in page
     assert f"/keys/{key.public_id}/revoke" in client(cast["alice"]).get(f"/keys/{key.public_id}/").content.decode()
+
+
+def test_the_team_page_shows_usage_by_key_and_model_and_its_keys_events(cast) -> None:  # noqa: F811
+    key = _bobs_key()
+    UsageRecord.objects.create(key=key, endpoint="chat", model="gpt-4o", status_code=200, cost_usd="1.25")
+    page = client(cast["carol"]).get(f"/teams/{_team().pk}/?days=7").content.decode()
+    assert "By key" in page and "bob-search" in page and "1.2500" in page
+    assert "Key bob-search: created" in page
