@@ -148,3 +148,9 @@ def test_the_team_page_shows_usage_by_key_and_model_and_its_keys_events(cast) ->
     page = client(cast["carol"]).get(f"/teams/{_team().pk}/?days=7").content.decode()
     assert "By key" in page and "bob-search" in page and "1.2500" in page
     assert "Key bob-search: created" in page
+
+
+def test_the_key_list_names_each_keys_team(cast) -> None:  # noqa: F811
+    _bobs_key()
+    page = client(cast["carol"]).get("/").content.decode()
+    assert "bob-search" in page and f'href="/teams/{_team().pk}/"' in page
