@@ -68,7 +68,44 @@ class ExpiryChoice:
     DAYS = {"30d": 30, "90d": 90, "365d": 365}
 
 
-class KeyForm(forms.Form):
+class LimitsForm(forms.Form):
+    """The limits a key and a team both carry (keys.limits.LIMIT_FIELDS), as the dashboard takes them."""
+
+    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
+    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
+    max_parallel = forms.IntegerField(label=_("Parallel requests"), required=False, min_value=1)
+    budget_tokens = forms.IntegerField(label=_("Token budget"), required=False, min_value=1)
+    budget_usd = forms.DecimalField(
+        label=_("Cost budget (USD)"), required=False, min_value=0, max_digits=12, decimal_places=4
+    )
+    budget_period = forms.ChoiceField(
+        label=_("Budget period"),
+        required=False,
+        choices=[("", _("none")), *BudgetPeriod.choices],
+    )
+    allowed_ips = forms.CharField(
+        label=_("Allowed client IPs"),
+        required=False,
+        help_text=_("CIDR networks, comma- or line-separated, e.g. 10.0.0.0/8. Empty: any address."),
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+    )
+
+    @property
+    def has_limits(self) -> bool:
+        """True when the optional limits section should start open."""
+        if any(self[name].errors for name in LIMIT_FIELDS):
+            return True
+        values = self.data if self.is_bound else self.initial
+        return any(values.get(name) not in (None, "", []) for name in LIMIT_FIELDS)
+
+    def limits(self) -> dict[str, Any]:
+        values = {name: self.cleaned_data.get(name) for name in LIMIT_FIELDS}
+        values["budget_period"] = values["budget_period"] or ""
+        values["allowed_ips"] = (values["allowed_ips"] or "").replace("\n", ",")
+        return values
+
+
+class KeyForm(LimitsForm):
     """Create or edit a key: name, models, expiry and the optional limits.
 
     ``model_patterns()`` and ``expires_at()`` turn the widgets' values into what the services
@@ -103,25 +140,6 @@ class KeyForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text=_("Used when “On a date” is chosen. The key stops working at the start of that day."),
-    )
-
-    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
-    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
-    max_parallel = forms.IntegerField(label=_("Parallel requests"), required=False, min_value=1)
-    budget_tokens = forms.IntegerField(label=_("Token budget"), required=False, min_value=1)
-    budget_usd = forms.DecimalField(
-        label=_("Cost budget (USD)"), required=False, min_value=0, max_digits=12, decimal_places=4
-    )
-    budget_period = forms.ChoiceField(
-        label=_("Budget period"),
-        required=False,
-        choices=[("", _("none")), *BudgetPeriod.choices],
-    )
-    allowed_ips = forms.CharField(
-        label=_("Allowed client IPs"),
-        required=False,
-        help_text=_("CIDR networks, comma- or line-separated, e.g. 10.0.0.0/8. Empty: any address."),
-        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
     )
 
     owner = forms.ModelChoiceField(
@@ -192,14 +210,6 @@ class KeyForm(forms.Form):
         )
         if key.expires_at:
             self.initial["expiry_date"] = timezone.localdate(key.expires_at)
-
-    @property
-    def has_limits(self) -> bool:
-        """True when the optional limits section should start open."""
-        if any(self[name].errors for name in LIMIT_FIELDS):
-            return True
-        values = self.data if self.is_bound else self.initial
-        return any(values.get(name) not in (None, "", []) for name in LIMIT_FIELDS)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -327,3 +337,39 @@ class MemberForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=TeamRole.choices)
+
+
+class TeamForm(LimitsForm):
+    """Create or change a team (operators): its name, models and limits."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    patterns = forms.CharField(
+        label=_("Models"),
+        initial="*",
+        help_text=_('Comma-separated patterns the team\'s keys may use, e.g. "gpt-*, claude-*" or "*".'),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    field_order = ["name", "description", "patterns", *LIMIT_FIELDS]
+
+    def fill_from(self, team: Team) -> None:
+        self.initial.update(
+            {
+                "name": team.name,
+                "description": team.description,
+                "patterns": ", ".join(team.model_patterns),
+                **{name: getattr(team, name) for name in LIMIT_FIELDS},
+                "allowed_ips": "\n".join(team.allowed_ips),
+            }
+        )
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {
+            "name": self.cleaned_data["name"],
+            "description": self.cleaned_data["description"],
+            "model_patterns": self.cleaned_data["patterns"],
+            **self.limits(),
+        }

@@ -22,7 +22,9 @@ urlpatterns = [
     path("usage/", reports.usage_page, name="usage"),
     path("usage/export.csv", reports.usage_export, name="usage-export"),
     path("teams/", teams.team_list, name="teams"),
+    path("teams/new", teams.team_create, name="team-create"),
     path("teams/<int:team_id>/", teams.team_detail, name="team"),
+    path("teams/<int:team_id>/edit", teams.team_edit, name="team-edit"),
     path("teams/<int:team_id>/members", teams.team_member_add, name="team-member-add"),
     path("teams/<int:team_id>/members/<int:user_id>", teams.team_member_change, name="team-member"),
 ]

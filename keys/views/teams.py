@@ -15,11 +15,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from keys import budgets, policy, reports, services
 from keys.constants import BudgetPeriod, KeyAction, TeamAction, TeamRole
-from keys.forms import MemberForm, RoleForm
+from keys.forms import MemberForm, RoleForm, TeamForm, add_service_error
 from keys.models import KeyEvent, Team
 from keys.selectors import visible_keys, visible_teams
 from keys.usage import Period
@@ -43,7 +43,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
         {"team": team, "role": roles.get(team.pk), "keys": team.keys.count(), "bars": budgets.budget_bars(team)}
         for team in visible_teams(request.user).order_by("name")
     ]
-    return render(request, "keys/team_list.html", {"rows": rows})
+    return render(request, "keys/team_list.html", {"rows": rows, "can_create": policy.can_create_team(request.user)})
 
 
 @login_required
@@ -77,6 +77,7 @@ def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
             "team": team,
             "role": TeamRole(role).label if role else None,
             "can_manage": policy.can_manage_members(request.user, team),
+            "can_edit": policy.can_change_team(request.user, team),
             "can_create_key": policy.can_create_key_in(request.user, team),
             "members": members,
             "member_form": MemberForm(),
@@ -142,3 +143,41 @@ def team_member_change(request: HttpRequest, team_id: int, user_id: int) -> Http
         messages.error(request, error.message)
     policy.forget_roles(request.user)
     return redirect("keys:team", team_id=team.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_create(request: HttpRequest) -> HttpResponse:
+    """Create a team (operators with ``keys.add_team``)."""
+    if not policy.can_create_team(request.user):
+        raise PermissionDenied
+    form = TeamForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = services.team_create(**form.service_kwargs(), **_audit(request))
+        except services.KeyServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Team created."))
+            return redirect("keys:team", team_id=team.pk)
+    return render(request, "keys/team_form.html", {"form": form, "title": _("New team")})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_edit(request: HttpRequest, team_id: int) -> HttpResponse:
+    """Change a team's name, models and limits (operators with ``keys.change_team``)."""
+    team = get_team_or_404(request, team_id)
+    if not policy.can_change_team(request.user, team):
+        raise PermissionDenied
+    form = TeamForm(request.POST or None)
+    form.fill_from(team)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.team_update(team=team, **form.service_kwargs(), **_audit(request))
+        except services.KeyServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Team saved."))
+            return redirect("keys:team", team_id=team.pk)
+    return render(request, "keys/team_form.html", {"form": form, "team": team, "title": _("Edit team")})

@@ -154,3 +154,22 @@ def test_the_key_list_names_each_keys_team(cast) -> None:  # noqa: F811
     _bobs_key()
     page = client(cast["carol"]).get("/").content.decode()
     assert "bob-search" in page and f'href="/teams/{_team().pk}/"' in page
+
+
+@pytest.mark.parametrize(("who", "expected"), [("operator", 302), ("alice", 403), ("erin", 403)])
+def test_only_operators_create_a_team_on_the_dashboard(cast, who, expected) -> None:  # noqa: F811
+    data = {"name": f"new-{who}", "patterns": "gpt-*", "budget_tokens": "100", "budget_period": "day"}
+    assert client(cast[who]).post("/teams/new", data).status_code == expected
+    assert Team.objects.filter(name=f"new-{who}").exists() is (expected == 302)
+
+
+@pytest.mark.parametrize(("who", "expected"), [("operator", 302), ("alice", 403), ("dave", 404)])
+def test_only_operators_change_a_teams_limits_on_the_dashboard(cast, who, expected) -> None:  # noqa: F811
+    data = {"name": "search", "patterns": "gpt-*", "rpm_limit": "42", "budget_tokens": "1000", "budget_period": "day"}
+    assert client(cast[who]).post(f"/teams/{_team().pk}/edit", data).status_code == expected
+    assert (_team().rpm_limit == 42) is (expected == 302)
+
+
+def test_a_bad_team_pattern_is_shown_on_the_models_field(cast) -> None:  # noqa: F811
+    page = client(cast["operator"]).post("/teams/new", {"name": "x", "patterns": "gpt 4"}).content.decode()
+    assert "invalid model pattern" in page and not Team.objects.filter(name="x").exists()
