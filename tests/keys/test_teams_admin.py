@@ -64,3 +64,17 @@ def test_the_admin_changes_a_teams_limits_through_the_services(operator) -> None
     team.refresh_from_db()
     assert team.rpm_limit == 9
     assert team.events.filter(action="updated").get().details == {"fields": ["rpm_limit"]}
+
+
+def test_an_operator_creates_a_team_key_in_the_admin_inside_the_teams_models(operator) -> None:
+    from keys.models import APIKey
+
+    team = services.team_create(name="search", model_patterns="gpt-*")
+    c = Client()
+    c.force_login(operator)
+    base = {"name": "k", "team": str(team.pk), "budget_period": "", "allowed_ips": ""}
+    refused = c.post("/admin/keys/apikey/add/", {**base, "model_patterns": "claude-*"})
+    assert "outside team search" in refused.content.decode() and not APIKey.objects.exists()
+    made = c.post("/admin/keys/apikey/add/", {**base, "model_patterns": "gpt-4o"})
+    assert made.status_code == 200 and APIKey.objects.get().team == team
+    assert "search" in c.get("/admin/keys/apikey/").content.decode()
