@@ -194,3 +194,19 @@ def test_a_model_the_key_does_not_allow_is_a_403_naming_the_key() -> None:
 
 def test_a_model_both_allow_is_permitted() -> None:
     assert ModelInScope().has_permission(_request(_team_key(1), model="gpt-4o"), None)
+
+
+@pytest.mark.parametrize("dialect", [Dialect.OPENAI, Dialect.ANTHROPIC])
+def test_a_team_budget_refusal_names_the_team_in_both_dialects(dialect) -> None:
+    import json
+
+    team = Limits(budget_tokens=10, budget_period="day")
+    (refused,) = _outcomes(_throttle(), [_request(_team_key(1, team), dialect=dialect, payload={"max_tokens": 100})])
+    status, headers, body = render_error(dialect, refused, "req-1")
+    payload = json.loads(body)
+    assert status == 429 and (b"x-keygate-limit-scope", b"team") in headers
+    if dialect is Dialect.OPENAI:
+        assert payload["error"]["code"] == "team_budget_exceeded"
+        assert payload["error"]["type"] == "insufficient_quota"
+    else:
+        assert payload["error"]["message"].startswith("This team has used its token budget")
