@@ -6,7 +6,7 @@ usable now (``inactive_reason``), which models (``allows_model``) and client add
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -59,11 +59,16 @@ class KeyState:
     minter_may_act: bool = True
     paused_at: datetime | None = None
     team: TeamState | None = None
+    # The key's own limits as one value, built once (the gateway reads it on every request).
+    own_limits: Limits | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "own_limits", Limits.of(self))
 
     @property
     def limits(self) -> Limits:
         """The key's own limits (its team's are ``team.limits``)."""
-        return Limits.of(self)
+        return self.own_limits  # type: ignore[return-value]
 
     @property
     def team_id(self) -> int | None:
