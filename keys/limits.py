@@ -73,7 +73,8 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 def patterns_allow(patterns: tuple[str, ...] | list[str], model: str) -> bool:
     """True when ``model`` matches one of ``patterns`` (``*`` is the only wildcard)."""
-    return any(p == model or ("*" in p and fnmatch.fnmatchcase(model, p)) for p in patterns)
+    # "*" alone (the commonest pattern) skips fnmatch: it is on every proxied request.
+    return any(p == model or p == "*" or ("*" in p and fnmatch.fnmatchcase(model, p)) for p in patterns)
 
 
 def pattern_within(pattern: str, outer: tuple[str, ...] | list[str]) -> bool:
