@@ -166,7 +166,7 @@ class Forwarder:
                 plans[deployment.key] = plan
         if not plans:
             kind = route.upstream.kind
-            other = "/v1/chat/completions" if kind == ProviderKind.OPENAI else "/v1/messages"
+            other = "/v1/messages" if kind == ProviderKind.ANTHROPIC else "/v1/chat/completions"
             raise BadRequest(
                 f"The model '{mask_echo(request.model or '')}' is served by an "
                 f"{ProviderKind(kind).label} provider; call it through {other}.",

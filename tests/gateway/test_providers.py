@@ -6,8 +6,8 @@ import pytest
 
 from gateway.models import ProviderKind
 from gateway.providers import adapter
-from gateway.proxy import Forwarder
-from gateway.routing import RouteEntry
+from gateway.proxy import Forwarder, Plan
+from gateway.routing import Deployment, RouteEntry
 from tests.gateway.test_proxy import _request, _upstream
 
 
@@ -29,28 +29,31 @@ def test_each_kind_declares_the_protocols_it_speaks(kind: str, protocols: set[st
 
 
 def _route(kind: str) -> RouteEntry:
-    return RouteEntry(pattern="*", upstream=_upstream(kind), upstream_model="", priority=1, listed_models=())
+    return RouteEntry(pattern="*", deployments=(Deployment(_upstream(kind)),), priority=1)
+
+
+def _plan(endpoint: str, kind: str) -> Plan:
+    (plan,) = (
+        Forwarder(max_response_bytes=1024)
+        .plan(_request(endpoint, {"model": "m", "input": "hi"}), _route(kind))
+        .values()
+    )
+    return plan
 
 
 def test_a_responses_request_to_a_chat_only_provider_is_translated_to_chat_completions() -> None:
-    plan = Forwarder(max_response_bytes=1024).plan(
-        _request("responses", {"model": "m", "input": "hi"}), _route("openai-chat")
-    )
+    plan = _plan("responses", "openai-chat")
 
     assert (plan.endpoint, plan.source, plan.target) == ("chat/completions", "responses", "chat")
 
 
 def test_a_responses_request_to_an_openai_provider_passes_through() -> None:
-    plan = Forwarder(max_response_bytes=1024).plan(
-        _request("responses", {"model": "m", "input": "hi"}), _route("openai")
-    )
+    plan = _plan("responses", "openai")
 
     assert (plan.endpoint, plan.translated) == ("responses", False)
 
 
 def test_a_chat_only_provider_still_serves_embeddings_as_they_are() -> None:
-    plan = Forwarder(max_response_bytes=1024).plan(
-        _request("embeddings", {"model": "m", "input": "hi"}), _route("openai-chat")
-    )
+    plan = _plan("embeddings", "openai-chat")
 
     assert (plan.endpoint, plan.translated) == ("embeddings", False)
