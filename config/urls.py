@@ -29,6 +29,7 @@ urlpatterns = [
     path("accounts/password_reset/", password_reset, name="password_reset"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("sso/", include("sso.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("keys.api.urls", "api"))),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="api-docs"),
