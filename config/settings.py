@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "keys",
     "gateway",
     "sso",
+    "notify",
 ]
 
 MIDDLEWARE = [
@@ -234,6 +235,10 @@ if EMAIL_BACKEND in _LOGGING_EMAIL_BACKENDS and not DEBUG and not env_bool("KEYG
     )
 # Off when no email is configured (the dummy backend): the reset page explains instead.
 KEYGATE_PASSWORD_RESET = EMAIL_BACKEND != _NO_EMAIL
+
+# Notifications (README, "Notifications"; notify/): webhook URLs resolving to loopback, private,
+# link-local (cloud metadata) or reserved addresses are refused unless this is true.
+KEYGATE_WEBHOOK_ALLOW_PRIVATE = env_bool("KEYGATE_WEBHOOK_ALLOW_PRIVATE", default=False)
 
 # --- Single sign-on: OpenID Connect (README, "Single sign-on"; sso/) ---------------------------
 # The address people reach Keygate at (no trailing slash): the OIDC redirect URI and links in

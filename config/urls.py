@@ -30,6 +30,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("sso/", include("sso.urls")),
+    path("notifications/", include("notify.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("keys.api.urls", "api"))),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="api-docs"),
