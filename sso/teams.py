@@ -2,7 +2,8 @@
 
 ``OIDC_TEAM_MAP`` is a comma-separated list of ``group=team:role``, e.g.
 ``keygate-ml-admins=ml:admin,keygate-ml=ml:member``: a user in the provider's group ``group``
-gets ``role`` (admin, member or viewer) in the team whose slug is ``team``. A user in several
+gets ``role`` (admin, member or viewer) in the team named ``team`` (a team's name is unique; it
+may hold spaces, not ``,`` ``=`` or ``:``). A user in several
 mapped groups gets the strongest role per team. Parsing is strict: a malformed entry stops
 start-up (config/settings.py), it is never skipped.
 
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 from django.dispatch import Signal
 
 ROLES = ("viewer", "member", "admin")  # weakest first: the strongest one a user holds wins
-_SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
+_NAME = re.compile(r"^[^,=:]+$")
 
 #: Sent at every SSO sign-in with ``user``, ``groups`` (list of str) and ``team_roles``
-#: (dict team slug → role, from OIDC_TEAM_MAP; teams not mapped for this user are absent).
+#: (dict team name → role, from OIDC_TEAM_MAP; teams not mapped for this user are absent).
 sso_memberships = Signal()
 
 
@@ -48,7 +49,7 @@ def parse_team_map(text: str) -> tuple[TeamGrant, ...]:
         group, equals, target = entry.partition("=")
         team, colon, role = target.partition(":")
         group, team, role = group.strip(), team.strip(), role.strip().lower()
-        if not equals or not colon or not group or not _SLUG.match(team) or role not in ROLES:
+        if not equals or not colon or not group or not _NAME.match(team) or role not in ROLES:
             raise ValueError(f"{entry!r} is not group=team:role (role one of {', '.join(ROLES)})")
         grants.append(TeamGrant(group, team, role))
     return tuple(grants)

@@ -21,12 +21,16 @@ def test_the_map_of_the_readme_parses_into_grants() -> None:
         pytest.param("keygate-ml=ml", id="no role"),
         pytest.param("keygate-ml=ml:owner", id="unknown role"),
         pytest.param("=ml:admin", id="no group"),
-        pytest.param("g=ml team:admin", id="team not a slug"),
+        pytest.param("g=:admin", id="no team name"),
     ],
 )
 def test_a_malformed_entry_is_an_error_not_skipped(text: str) -> None:
     with pytest.raises(ValueError, match="group=team:role"):
         parse_team_map(text)
+
+
+def test_a_team_name_may_hold_spaces() -> None:
+    assert parse_team_map("ml-admins=ML Platform:admin") == (TeamGrant("ml-admins", "ML Platform", "admin"),)
 
 
 def test_the_strongest_role_a_users_groups_grant_wins_per_team() -> None:
