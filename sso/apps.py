@@ -6,3 +6,10 @@ class SSOConfig(AppConfig):
     name = "sso"
     verbose_name = _("Single sign-on")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from sso import membership_sync
+        from sso.teams import sso_memberships
+
+        if membership_sync.teams_available():
+            sso_memberships.connect(membership_sync.sync_memberships, dispatch_uid="sso-team-memberships")

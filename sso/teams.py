@@ -9,10 +9,10 @@ start-up (config/settings.py), it is never skipped.
 
 Teams are not in this app: at every SSO sign-in :func:`sso.signin.apply_claims` sends
 :data:`sso_memberships` with the roles the provider's groups grant *now* (an empty dict when
-none), inside the sign-in's transaction. The teams code connects a receiver that makes the
-user's memberships of mapped teams exactly that — so losing a group removes the membership at the
-next sign-in. No receiver is connected today (teams do not exist yet): the roles are computed,
-recorded on the identity, and nothing else happens.
+none), inside the sign-in's transaction. :func:`sso.membership_sync.sync_memberships` receives it
+and makes the user's memberships of mapped teams exactly that — so losing a group removes the
+membership at the next sign-in. It is connected only when the key store has teams; without them
+the roles are computed, recorded on the identity, and nothing else happens.
 """
 
 from __future__ import annotations
