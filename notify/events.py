@@ -12,6 +12,8 @@
 - **Budgets** (:func:`scan_budgets`): spend this period from the usage records (what the
   dashboard shows), against each key's token and USD budgets; 80 % and 100 % once per period.
   The gateway's hot path is untouched: the scan reads what the usage writer already recorded.
+  :func:`scan_team_budgets` does the same for teams (the usage of their keys), where the key
+  store has teams.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
@@ -75,7 +78,7 @@ def connect() -> None:
     post_save.connect(_from_key_event, sender=KeyEvent, dispatch_uid="notify-from-key-event")
 
 
-def record_once(*, dedupe_key: str, kind: str, key: APIKey, data: dict[str, Any], silent: bool = False) -> bool:
+def record_once(*, dedupe_key: str, kind: str, key: APIKey | None, data: dict[str, Any], silent: bool = False) -> bool:
     """Write the event unless one with ``dedupe_key`` exists; True when written. ``silent``
     events are recorded as already fanned out (a mark passed over by a bigger one)."""
     if Event.objects.filter(dedupe_key=dedupe_key).exists():
@@ -85,7 +88,7 @@ def record_once(*, dedupe_key: str, kind: str, key: APIKey, data: dict[str, Any]
             Event.objects.create(
                 kind=kind,
                 key=key,
-                data={**key_data(key), **data},
+                data={**(key_data(key) if key is not None else {}), **data},
                 dedupe_key=dedupe_key,
                 fanned_out_at=timezone.now() if silent else None,
             )
@@ -147,27 +150,63 @@ def scan_budgets(now: datetime) -> int:
     return written
 
 
-def _budget_events(key: APIKey, start: datetime | None, usd: Decimal, tokens: int) -> int:
+def scan_team_budgets(now: datetime) -> int:
+    """Events for teams past 80 % or 100 % of a budget this period (the usage of their keys);
+    0 where the key store has no teams."""
+    try:
+        team_model = apps.get_model("keys", "Team")
+    except LookupError:
+        return 0
+    written = 0
+    for team in team_model.objects.filter(Q(budget_usd__isnull=False) | Q(budget_tokens__isnull=False)):
+        start = period_start(team.budget_period, now)
+        records = UsageRecord.objects.filter(key__team=team)
+        if start is not None:
+            records = records.filter(created_at__gte=start)
+        spent = records.aggregate(usd=Sum("cost_usd"), tokens=Sum(F("input_tokens") + F("output_tokens")))
+        written += _budget_events(
+            team,
+            start,
+            spent["usd"] or Decimal(0),
+            spent["tokens"] or 0,
+            kinds=(Kind.TEAM_BUDGET_WARNING, Kind.TEAM_BUDGET_SPENT),
+            about={"team": {"id": team.pk, "name": team.name}},
+        )
+    return written
+
+
+def _budget_events(
+    holder: Any,
+    start: datetime | None,
+    usd: Decimal,
+    tokens: int,
+    *,
+    kinds: tuple[str, str] = (Kind.BUDGET_WARNING, Kind.BUDGET_SPENT),
+    about: dict[str, Any] | None = None,
+) -> int:
+    """The 80 % and 100 % events of a key's or a team's (``holder``) budgets."""
     ratios = []
-    if key.budget_usd:
-        ratios.append(Decimal(usd) / key.budget_usd)
-    if key.budget_tokens:
-        ratios.append(Decimal(tokens) / key.budget_tokens)
+    if holder.budget_usd:
+        ratios.append(Decimal(usd) / holder.budget_usd)
+    if holder.budget_tokens:
+        ratios.append(Decimal(tokens) / holder.budget_tokens)
     percent = max(ratios, default=Decimal(0)) * 100
     crossed = [mark for mark in BUDGET_MARKS if percent >= mark]
     period = start.isoformat() if start else "total"
+    key = holder if isinstance(holder, APIKey) else None
     written = 0
     for mark in crossed:
-        kind = Kind.BUDGET_SPENT if mark == 100 else Kind.BUDGET_WARNING
+        kind = kinds[1] if mark == 100 else kinds[0]
         data = {
+            **(about or {}),
             "percent": mark,
             "period_start": start.isoformat() if start else None,
             "spent_usd": str(usd),
             "spent_tokens": tokens,
-            "budget_usd": str(key.budget_usd) if key.budget_usd else None,
-            "budget_tokens": key.budget_tokens,
+            "budget_usd": str(holder.budget_usd) if holder.budget_usd else None,
+            "budget_tokens": holder.budget_tokens,
         }
         # 80 % passed over on the way to 100 % in one scan: recorded, not sent.
         silent = mark != crossed[-1]
-        written += record_once(dedupe_key=f"{kind}:{key.pk}:{period}", kind=kind, key=key, data=data, silent=silent)
+        written += record_once(dedupe_key=f"{kind}:{holder.pk}:{period}", kind=kind, key=key, data=data, silent=silent)
     return written

@@ -24,6 +24,8 @@ class Kind(models.TextChoices):
     KEY_EXPIRED = "key.expired", _("key expired")
     BUDGET_WARNING = "key.budget_80", _("budget 80 percent spent")
     BUDGET_SPENT = "key.budget_100", _("budget spent")
+    TEAM_BUDGET_WARNING = "team.budget_80", _("team budget 80 percent spent")
+    TEAM_BUDGET_SPENT = "team.budget_100", _("team budget spent")
 
 
 def new_message_id() -> str:

@@ -1,8 +1,9 @@
 """Who hears about an event: people by email, endpoints by webhook.
 
-People: the key's owner (for an ownerless key, the user who minted it) — active, with an email
-address, and not having muted that kind (:class:`notify.models.Preference`). Team admins join
-here once teams exist: :func:`team_admins` is the one place to fill in (it returns nobody today).
+People: the key's owner (for an ownerless key, the user who minted it) and the admins of the
+key's team — active, with an email address, and not having muted that kind
+(:class:`notify.models.Preference`). A team's budget events go to the team's admins. (Where the
+key store has no teams, :func:`team_admins` finds nobody.)
 
 Endpoints: every active operator endpoint (no owner) and the owner's own endpoints, for the kinds
 they subscribed to.
@@ -12,23 +13,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Q
 
-from keys.models import APIKey
 from notify.models import Event, Preference, WebhookEndpoint
 
 
-def team_admins(key: APIKey) -> list[Any]:
-    """The admins of the key's team. Teams do not exist yet: nobody. (When they do: the users
-    with the admin role in ``key.team``.)"""
-    return []
+def team_admins(team_id: int | None) -> list[Any]:
+    """The users with the admin role in team ``team_id`` (nobody without teams)."""
+    if not team_id:
+        return []
+    try:
+        membership_model = apps.get_model("keys", "Membership")
+    except LookupError:
+        return []
+    return [m.user for m in membership_model.objects.select_related("user").filter(team_id=team_id, role="admin")]
 
 
 def people(event: Event) -> list[Any]:
     key = event.key
-    if key is None:
-        return []
-    candidates = [key.owner if key.owner_id else key.minted_by, *team_admins(key)]
+    if key is not None:
+        candidates = [key.owner if key.owner_id else key.minted_by, *team_admins(getattr(key, "team_id", None))]
+    else:
+        candidates = team_admins((event.data.get("team") or {}).get("id"))
     seen: dict[int, Any] = {}
     for user in candidates:
         if user is not None and user.is_active and user.email and user.pk not in seen:

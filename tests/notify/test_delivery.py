@@ -203,3 +203,14 @@ def test_the_notifications_page_needs_a_signed_in_user() -> None:
     from django.test import Client
 
     assert Client().get("/notifications/").status_code == 302
+
+
+def test_a_team_budget_email_names_the_team_and_says_why_the_admin_gets_it(alice) -> None:
+    event = Event(kind=Kind.TEAM_BUDGET_SPENT, data={"team": {"id": 1, "name": "ML & Data"}, "percent": 100})
+    subject, text, html = delivery.render_email(event, alice)
+    assert (
+        subject
+        == '[Keygate] The team "ML & Data" has spent its whole budget for this period: its keys\' requests are refused until the next period.'
+    )
+    assert "admin of this team" in text and "Key:" not in text
+    assert "ML &amp; Data" in html

@@ -27,7 +27,7 @@ def one_pass(*, scan: bool = True) -> dict[str, int]:
     done = {"expiry": 0, "budget": 0}
     if scan:
         done["expiry"] = events.scan_expiry(now)
-        done["budget"] = events.scan_budgets(now)
+        done["budget"] = events.scan_budgets(now) + events.scan_team_budgets(now)
     done["events"] = delivery.fan_out(now)
     done.update(delivery.deliver_due(timezone.now()))
     return done
