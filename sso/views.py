@@ -7,6 +7,7 @@ import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.crypto import get_random_string
@@ -15,6 +16,7 @@ from mozilla_django_oidc.utils import add_state_and_verifier_and_nonce_to_sessio
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, get_next_url
 
 from sso import oidc
+from sso.backend import OIDCBackend
 from sso.urls_public import callback_url
 
 logger = logging.getLogger("keygate.sso")
@@ -59,14 +61,42 @@ class SignInView(View):
 
 
 class CallbackView(OIDCAuthenticationCallbackView):
-    """The provider's answer: the library pops this state's nonce and verifier (a second use of
-    a state is refused), then :class:`sso.backend.OIDCBackend` does the checks. A refusal goes
-    back to the sign-in page, which says sign-in failed (the reason is in the log)."""
+    """The provider's answer (mozilla-django-oidc's callback view, driven here): this state's
+    nonce and verifier are popped from the session (a second use of a state is refused), then
+    :class:`sso.backend.OIDCBackend` does the checks. A refusal goes back to the sign-in page,
+    which says sign-in failed (the reason is in the log).
+
+    The backend is called directly, not through ``django.contrib.auth.authenticate``: that would
+    let django-axes count each failed callback as a password failure of the user "None" at the
+    client's address and, after five, refuse *every* SSO sign-in from that address (a whole
+    office behind one NAT). A callback is not a guessable credential — it needs the code, the
+    session's state and the PKCE verifier — so there is nothing for axes to throttle."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
         if not settings.OIDC_ENABLED:
             raise Http404
-        return super().get(request)
+        state = request.GET.get("state")
+        states = request.session.get("oidc_states") or {}
+        if request.GET.get("error") or not request.GET.get("code") or not state:
+            if state in states:  # the provider refused: that state is used up too
+                del states[state]
+                request.session.save()
+            return self.login_failure()
+        if not states:
+            return self.login_failure()
+        if state not in states:
+            raise SuspiciousOperation("OIDC callback state not found in the session")
+        entry = states.pop(state)
+        request.session.save()
+        # Re-read the session after the slow token exchange, as the library does, so other tabs'
+        # states are not overwritten.
+        request.session = request.session.__class__(request.session.session_key)
+        user = OIDCBackend().authenticate(request, nonce=entry.get("nonce"), code_verifier=entry.get("code_verifier"))
+        if user is None or not user.is_active:
+            return self.login_failure()
+        user.backend = f"{OIDCBackend.__module__}.{OIDCBackend.__qualname__}"
+        self.user = user
+        return self.login_success()
 
     @property
     def failure_url(self) -> str:
