@@ -32,6 +32,7 @@ urlpatterns = [
     path("sso/", include("sso.urls")),
     path("notifications/", include("notify.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include(("notify.api_urls", "notify-api"))),
     path("api/v1/", include(("keys.api.urls", "api"))),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="api-docs"),
     path("security/", include("keys.security_urls")),

@@ -5,8 +5,8 @@ key's team — active, with an email address, and not having muted that kind
 (:class:`notify.models.Preference`). A team's budget events go to the team's admins. (Where the
 key store has no teams, :func:`team_admins` finds nobody.)
 
-Endpoints: every active operator endpoint (no owner) and the owner's own endpoints, for the kinds
-they subscribed to.
+Endpoints: every active global endpoint (no owner), the key owner's and the team admins' own
+endpoints, for the kinds they subscribed to.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ def team_admins(team_id: int | None) -> list[Any]:
 def people(event: Event) -> list[Any]:
     key = event.key
     if key is not None:
-        candidates = [key.owner if key.owner_id else key.minted_by, *team_admins(getattr(key, "team_id", None))]
+        candidates = [key.owner if key.owner_id else key.minted_by, *team_admins(_team_id(event))]
     else:
-        candidates = team_admins((event.data.get("team") or {}).get("id"))
+        candidates = team_admins(_team_id(event))
     seen: dict[int, Any] = {}
     for user in candidates:
         if user is not None and user.is_active and user.email and user.pk not in seen:
@@ -46,9 +46,18 @@ def people(event: Event) -> list[Any]:
     return [user for pk, user in seen.items() if pk not in muted]
 
 
+def _team_id(event: Event) -> int | None:
+    if event.key is not None:
+        return getattr(event.key, "team_id", None)
+    return (event.data.get("team") or {}).get("id")
+
+
 def endpoints(event: Event) -> list[WebhookEndpoint]:
-    owner_id = event.key.owner_id if event.key is not None else None
-    scope = Q(owner__isnull=True) | (Q(owner_id=owner_id) if owner_id else Q(pk__in=[]))
+    """Global endpoints, the key owner's, and those of the admins of the team concerned."""
+    owners = {user.pk for user in team_admins(_team_id(event))}
+    if event.key is not None and event.key.owner_id:
+        owners.add(event.key.owner_id)
+    scope = Q(owner__isnull=True) | Q(owner_id__in=owners)
     return [
         endpoint for endpoint in WebhookEndpoint.objects.filter(scope, is_active=True) if endpoint.wants(event.kind)
     ]
