@@ -382,6 +382,9 @@ def test_the_openapi_schema_is_valid_and_documents_the_api(client) -> None:
         "/api/v1/keys/{id}/pause/",
         "/api/v1/keys/{id}/resume/",
         "/api/v1/keys/{id}/usage/",
+        "/api/v1/webhooks/",
+        "/api/v1/webhooks/{id}/",
+        "/api/v1/webhooks/{id}/deliveries/",
     }
     assert schema["components"]["securitySchemes"]["managementKey"]["scheme"] == "bearer"
     assert "key_hash" not in json.dumps(schema)
