@@ -47,7 +47,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
             provider = oidc.discover()
             tokens = self._exchange(provider, code, code_verifier, request)
             claims = oidc.verify_id_token(str(tokens.get("id_token") or ""), nonce=nonce, provider=provider)
-            userinfo = self._userinfo(provider, str(tokens.get("access_token") or ""), claims["sub"])
+            userinfo = fetch_userinfo(provider, str(tokens.get("access_token") or ""), claims["sub"])
             return signin.apply_claims({**userinfo, **claims}, refresh_token=str(tokens.get("refresh_token") or ""))
         except oidc.OIDCError as error:
             logger.warning("single sign-on refused: %s", error)
@@ -62,24 +62,26 @@ class OIDCBackend(OIDCAuthenticationBackend):
             data["code_verifier"] = code_verifier
         return token_request(provider, data)
 
-    def _userinfo(self, provider: oidc.Discovery, access_token: str, subject: str) -> dict[str, Any]:
-        if not provider.userinfo_endpoint or not access_token:
-            return {}
-        try:
-            response = requests.get(
-                provider.userinfo_endpoint,
-                headers={"Authorization": f"Bearer {access_token}"},
-                timeout=settings.OIDC_TIMEOUT,
-                allow_redirects=False,
-            )
-            info = response.json() if response.status_code == 200 else None
-        except (requests.RequestException, ValueError):
-            info = None
-        if not isinstance(info, dict):
-            raise oidc.OIDCError("the userinfo endpoint did not answer")
-        if info.get("sub") != subject:  # OpenID Connect Core 1.0 §5.3.2
-            raise oidc.OIDCError("the userinfo endpoint answered for another subject")
-        return info
+
+def fetch_userinfo(provider: oidc.Discovery, access_token: str, subject: str) -> dict[str, Any]:
+    """The provider's userinfo for ``subject`` ({} when it has no userinfo endpoint)."""
+    if not provider.userinfo_endpoint or not access_token:
+        return {}
+    try:
+        response = requests.get(
+            provider.userinfo_endpoint,
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=settings.OIDC_TIMEOUT,
+            allow_redirects=False,
+        )
+        info = response.json() if response.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        info = None
+    if not isinstance(info, dict):
+        raise oidc.OIDCError("the userinfo endpoint did not answer")
+    if info.get("sub") != subject:  # OpenID Connect Core 1.0 §5.3.2
+        raise oidc.OIDCError("the userinfo endpoint answered for another subject")
+    return info
 
 
 def token_request(provider: oidc.Discovery, data: dict[str, str]) -> dict[str, Any]:

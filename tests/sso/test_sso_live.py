@@ -132,7 +132,10 @@ def test_sso_sync_disables_a_user_the_provider_no_longer_knows_and_their_key_sto
     headers = {"Authorization": f"Bearer {bob_key}"}
     assert requests.get(f"{keygate.url}/v1/models", headers=headers, timeout=10).status_code == 200
 
-    provider.set_accounts({name: claims for name, claims in ACCOUNTS.items() if name != "bob"})
+    # The provider forgets bob, and alice leaves the operators' group.
+    accounts = {name: claims for name, claims in ACCOUNTS.items() if name != "bob"}
+    accounts["alice"] = {**accounts["alice"], "groups": ["keygate-ml"]}
+    provider.set_accounts(accounts)
     dry = keygate.manage("sso", "sync", "--dry-run").stdout
     assert "disabled   bob" in dry and "dry run:" in dry
     assert _identity(keygate, "bob")[0][4] == 1
@@ -141,7 +144,9 @@ def test_sso_sync_disables_a_user_the_provider_no_longer_knows_and_their_key_sto
     assert "disabled   bob" in synced
     assert "1 kept, 1 disabled" in synced  # alice's refresh token still works
     assert _identity(keygate, "bob")[0][4] == 0
-    assert _identity(keygate, "alice")[0][4] == 1
+    alice = _identity(keygate, "alice")[0]
+    assert alice[4] == 1  # still active
+    assert (alice[3], alice[5], alice[7]) == (0, '["keygate-ml"]', 0)  # no longer staff or operator
     wait_until(
         lambda: requests.get(f"{keygate.url}/v1/models", headers=headers, timeout=10).status_code == 401,
         timeout=5,

@@ -7,7 +7,10 @@ the one standard question it can: with ``offline_access`` in OIDC_SCOPES, Keygat
 refresh token of the user's last sign-in, and sync redeems it; a provider that answers
 ``invalid_grant`` no longer honours that user's grant (deleted, disabled, or consent withdrawn),
 so the user is disabled — which ends their sessions and, within a second, their keys
-(keys/receivers.py). Any other failure (network, 5xx) changes nothing. Users without a refresh
+(keys/receivers.py). Any other failure (network, 5xx) changes nothing. A refresh that works
+also fetches the user's claims from the userinfo endpoint and applies them as a sign-in would
+(groups → operator rights and team memberships, email, name): losing a group at the provider
+takes effect at the next sync, not only at the next sign-in. Users without a refresh
 token cannot be asked: with ``OIDC_SYNC_MAX_AGE_DAYS`` set, those who have not signed in for
 that long are disabled instead; otherwise they are listed as unchecked. Run it from cron.
 """
@@ -21,8 +24,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from sso import crypto, oidc
-from sso.backend import token_request
+from sso import crypto, oidc, signin
+from sso.backend import fetch_userinfo, token_request
 from sso.models import Identity
 from sso.urls_public import callback_url
 
@@ -104,9 +107,16 @@ class Command(BaseCommand):
                 self.stderr.write(f"{identity.user.get_username()}: {error}")
                 return "errors"
             if not dry_run:
+                rotated = str(answer.get("refresh_token") or refresh_token)
+                try:
+                    claims = fetch_userinfo(provider, str(answer.get("access_token") or ""), identity.subject)
+                    if claims:
+                        signin.apply_claims(claims, refresh_token=rotated)
+                except oidc.OIDCError as error:
+                    self.stderr.write(f"{identity.user.get_username()}: claims not applied: {error}")
+                identity.refresh_from_db()
                 identity.last_sync_at = now
-                if answer.get("refresh_token"):  # rotated: keep the new one
-                    identity.refresh_token_encrypted = crypto.seal(str(answer["refresh_token"]))
+                identity.refresh_token_encrypted = crypto.seal(rotated)
                 identity.save(update_fields=["last_sync_at", "refresh_token_encrypted"])
             return "kept"
         if max_age is not None and identity.last_sign_in_at < now - max_age:
