@@ -15,6 +15,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -33,6 +34,11 @@ class OIDCBackend(OIDCAuthenticationBackend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # The parent reads fixed endpoints from settings here; Keygate's come from discovery.
         self.UserModel = get_user_model()
+
+    def get_user(self, user_id: Any) -> Any:
+        """The session's user, or None when they were disabled. (mozilla-django-oidc's get_user
+        returns inactive users too; Django's ModelBackend does not, and sessions rely on it.)"""
+        return ModelBackend.get_user(self, user_id)
 
     def authenticate(  # type: ignore[override]
         self, request: HttpRequest | None, nonce: str | None = None, code_verifier: str | None = None, **kwargs: Any

@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sso import crypto
@@ -103,6 +103,20 @@ def apply_claims(claims: dict[str, Any], *, refresh_token: str = "") -> Any:
     roles = team_roles(groups, settings.OIDC_TEAM_MAP)
     is_operator = bool(set(groups) & set(settings.OIDC_OPERATOR_GROUPS))
     now = timezone.now()
+    for attempt in range(2):
+        try:
+            return _apply(claims, groups, roles, is_operator, now, refresh_token)
+        except IntegrityError:
+            # Two first sign-ins of one user at once (the same sub, or a username taken in
+            # between): the second finds what the first made.
+            if attempt:
+                raise OIDCError("the user could not be saved (a concurrent sign-in?)") from None
+    raise AssertionError("unreachable")
+
+
+def _apply(
+    claims: dict[str, Any], groups: list[str], roles: dict[str, str], is_operator: bool, now: Any, refresh_token: str
+) -> Any:
     with transaction.atomic():
         identity = _link(claims)
         if identity is None:

@@ -79,3 +79,13 @@ def test_staff_rights_given_by_an_operator_are_not_taken_by_a_sign_in() -> None:
 def test_groups_may_come_as_one_string() -> None:
     apply_claims(_claims(groups="keygate-ops"))
     assert Identity.objects.get().groups == ["keygate-ops"]
+
+
+@override_settings(**SSO)
+def test_a_disabled_users_session_no_longer_signs_them_in() -> None:
+    from sso.backend import OIDCBackend
+
+    user = apply_claims(_claims())
+    assert OIDCBackend().get_user(user.pk) == user
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    assert OIDCBackend().get_user(user.pk) is None
