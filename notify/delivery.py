@@ -92,8 +92,11 @@ def deliver_due(now: datetime, *, limit: int = 100) -> dict[str, int]:
                 send_email(delivery, connection=connection)
             else:
                 send_webhook(delivery, now=now)
-        except Exception as error:
+        except Exception as error:  # any failure is a failed attempt, recorded and retried
             counts[_failed(delivery, error, now)] += 1
+            if connection is not None and delivery.channel == Delivery.Channel.EMAIL:
+                connection.close()  # a broken SMTP session is not reused for the next email
+                connection = None
         else:
             Delivery.objects.filter(pk=pk).update(
                 status=Delivery.Status.SENT, sent_at=now, attempts=delivery.attempts + 1, last_error=""

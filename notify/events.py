@@ -98,8 +98,9 @@ def record_once(*, dedupe_key: str, kind: str, key: APIKey | None, data: dict[st
 
 
 def scan_expiry(now: datetime) -> int:
-    """Events for keys passing an expiry mark; the number written."""
-    written = 0
+    """Events for keys passing an expiry mark; the number written. One query for the keys and one
+    per 500 candidates for the events already written, however many keys are near expiry."""
+    candidates: list[tuple[str, str, APIKey, dict[str, Any]]] = []
     keys = (
         APIKey.objects.select_related("owner")
         .filter(revoked_at__isnull=True, rotated_to__isnull=True, expires_at__isnull=False)
@@ -109,18 +110,21 @@ def scan_expiry(now: datetime) -> int:
         stamp = key.expires_at.isoformat()
         left = key.expires_at - now
         if left <= timedelta(0):
-            written += record_once(dedupe_key=f"key.expired:{key.pk}:{stamp}", kind=Kind.KEY_EXPIRED, key=key, data={})
+            candidates.append((f"key.expired:{key.pk}:{stamp}", Kind.KEY_EXPIRED, key, {}))
             continue
         mark = min(days for days in EXPIRY_MARKS_DAYS if left <= timedelta(days=days))
         if key.created_at > key.expires_at - timedelta(days=mark):
             continue  # born inside this mark: the next one will tell
-        written += record_once(
-            dedupe_key=f"key.expiring:{key.pk}:{mark}:{stamp}",
-            kind=Kind.KEY_EXPIRING,
-            key=key,
-            data={"days": mark},
-        )
-    return written
+        candidates.append((f"key.expiring:{key.pk}:{mark}:{stamp}", Kind.KEY_EXPIRING, key, {"days": mark}))
+    done: set[str] = set()
+    for start in range(0, len(candidates), 500):
+        chunk = [dedupe for dedupe, *_rest in candidates[start : start + 500]]
+        done.update(Event.objects.filter(dedupe_key__in=chunk).values_list("dedupe_key", flat=True))
+    return sum(
+        record_once(dedupe_key=dedupe, kind=kind, key=key, data=data)
+        for dedupe, kind, key, data in candidates
+        if dedupe not in done
+    )
 
 
 def scan_budgets(now: datetime) -> int:

@@ -214,3 +214,19 @@ def test_a_team_budget_email_names_the_team_and_says_why_the_admin_gets_it(alice
     )
     assert "admin of this team" in text and "Key:" not in text
     assert "ML &amp; Data" in html
+
+
+def test_an_smtp_server_that_is_down_is_retried_later_and_nothing_is_lost(alice, make_key, settings) -> None:
+    from tests.support.live import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens
+    make_key(owner=alice)
+    make_key(owner=alice)
+    assert one_pass()["retry"] == 2
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("pending", 1)}
+    with SMTPServer() as smtp:
+        settings.EMAIL_PORT = smtp.port
+        Delivery.objects.update(next_attempt_at=timezone.now())
+        assert one_pass()["sent"] == 2
+        assert len(smtp.messages) == 2
