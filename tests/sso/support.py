@@ -24,7 +24,7 @@ import requests
 from tests.support.live import free_port
 from tests.support.wait import wait_until
 
-OIDC_PROVIDER_VERSION = "9.6.0"
+OIDC_PROVIDER_VERSION = "9.13.3"
 FOLDER = Path(__file__).parent / ".oidc-provider"
 SCRIPT = Path(__file__).parent / "provider.mjs"
 CLIENT_ID = "keygate-test"
