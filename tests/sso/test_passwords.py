@@ -60,3 +60,9 @@ def test_without_single_sign_on_the_page_has_no_provider_button() -> None:
 def test_the_sso_urls_are_404_when_single_sign_on_is_off() -> None:
     assert Client().get("/sso/login/").status_code == 404
     assert Client().get("/sso/callback/?code=x&state=y").status_code == 404
+
+
+@override_settings(**SSO_ONLY)
+def test_the_admin_sign_in_page_offers_the_provider_too() -> None:
+    page = Client().get("/admin/login/?next=/admin/keys/").content.decode()
+    assert 'href="/sso/login/?next=/admin/keys/"' in page and "Sign in with Example SSO" in page
