@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "axes",
     "keys",
     "gateway",
+    "sso",
+    "notify",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "sso.context.sso",
             ],
         },
     },
@@ -147,9 +150,13 @@ if TESTING and not env_bool("KEYGATE_TEST_REAL_ARGON2", default=False):
 # django-axes first: it refuses a locked-out sign-in before any password is hashed.
 # Then Keygate's ModelBackend, which counts the attempt before the password is checked (so the
 # limit holds for parallel guesses) and checks it in a slot of the argon2 limiter (keys/signin.py).
+# sso.passwords.PasswordBackend is keys.signin.BoundedModelBackend, refusing everyone but the
+# break-glass operator when KEYGATE_PASSWORD_LOGIN=false; sso.backend.OIDCBackend signs in
+# through the OpenID provider (README, "Single sign-on").
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "keys.signin.BoundedModelBackend",
+    "sso.passwords.PasswordBackend",
+    "sso.backend.OIDCBackend",
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -228,6 +235,55 @@ if EMAIL_BACKEND in _LOGGING_EMAIL_BACKENDS and not DEBUG and not env_bool("KEYG
     )
 # Off when no email is configured (the dummy backend): the reset page explains instead.
 KEYGATE_PASSWORD_RESET = EMAIL_BACKEND != _NO_EMAIL
+
+# Notifications (README, "Notifications"; notify/): webhook URLs resolving to loopback, private,
+# link-local (cloud metadata) or reserved addresses are refused unless this is true.
+KEYGATE_WEBHOOK_ALLOW_PRIVATE = env_bool("KEYGATE_WEBHOOK_ALLOW_PRIVATE", default=False)
+
+# --- Single sign-on: OpenID Connect (README, "Single sign-on"; sso/) ---------------------------
+# The address people reach Keygate at (no trailing slash): the OIDC redirect URI and links in
+# emails are built on it. Empty: built from each request's Host (fine on one machine).
+KEYGATE_PUBLIC_URL = env_str("KEYGATE_PUBLIC_URL").rstrip("/")
+if KEYGATE_PUBLIC_URL and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", KEYGATE_PUBLIC_URL):
+    raise ImproperlyConfigured(
+        f"KEYGATE_PUBLIC_URL must be an http(s) address such as https://keys.example.com, got {KEYGATE_PUBLIC_URL!r}"
+    )
+OIDC_ISSUER = env_str("OIDC_ISSUER")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+if OIDC_ENABLED and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too")
+if OIDC_ENABLED and not re.fullmatch(r"https://\S+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/\S*)?", OIDC_ISSUER):
+    raise ImproperlyConfigured(f"OIDC_ISSUER must be an https:// address (http only on loopback), got {OIDC_ISSUER!r}")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile").split()
+if "openid" not in OIDC_SCOPES:
+    raise ImproperlyConfigured("OIDC_SCOPES must include openid")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME") or (
+    re.sub(r"^https?://([^/:]+).*$", r"\1", OIDC_ISSUER) if OIDC_ENABLED else ""
+)
+OIDC_OPERATOR_GROUPS = env_list("OIDC_OPERATOR_GROUPS", default=[])
+try:
+    from sso.teams import parse_team_map
+
+    OIDC_TEAM_MAP = parse_team_map(env_str("OIDC_TEAM_MAP"))
+except ValueError as error:
+    raise ImproperlyConfigured(f"OIDC_TEAM_MAP: {error}") from None
+# Join an existing local account with the same email at a first sign-in (only when the provider
+# marked the email verified). Off by default: a new account is created.
+OIDC_LINK_VERIFIED_EMAIL = env_bool("OIDC_LINK_VERIFIED_EMAIL", default=False)
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0, minimum=0.1)
+# `sso sync` disables SSO users whose last sign-in is older than this many days when the provider
+# cannot be asked about them (no refresh token); 0 = never.
+OIDC_SYNC_MAX_AGE_DAYS = env_int("OIDC_SYNC_MAX_AGE_DAYS", 0)
+# KEYGATE_PASSWORD_LOGIN=false: no local password works except KEYGATE_BREAK_GLASS_USER's.
+KEYGATE_PASSWORD_LOGIN = env_bool("KEYGATE_PASSWORD_LOGIN", default=True)
+KEYGATE_BREAK_GLASS_USER = env_str("KEYGATE_BREAK_GLASS_USER")
+if not KEYGATE_PASSWORD_LOGIN:
+    if not OIDC_ENABLED:
+        raise ImproperlyConfigured("KEYGATE_PASSWORD_LOGIN=false needs single sign-on: set OIDC_ISSUER")
+    KEYGATE_PASSWORD_RESET = False
 
 # Cookies and HTTPS. Behind TLS set KEYGATE_HTTPS=true (check --deploy expects it).
 HTTPS = env_bool("KEYGATE_HTTPS", default=False)

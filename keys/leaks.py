@@ -5,8 +5,8 @@ organisation alerts (``keys/views/security.py``), the public report endpoint, an
 ``manage.py keys scan --revoke`` (``keys/scan.py``) — so each leaked key is revoked the same way:
 through :func:`keys.services.key_revoke` (one ``revoked`` event with ``reason: leaked``, the
 ``url`` and ``source`` of the leak, and the actor label of the source), then, after commit, the
-:data:`keys.signals.key_leaked` announcement where the owner's notice will plug in (not sent
-yet: notifications are a later issue).
+:data:`keys.signals.key_leaked` announcement. The owner is told where the key leaked by
+notify/ (a ``key.leaked`` email and webhook, written with the ``revoked`` event).
 
 Cost, in order, so garbage is free and forgeries are cheap:
 

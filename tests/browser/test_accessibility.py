@@ -136,6 +136,9 @@ def walk(page: Page, server: KeygateServer, shot: Callable[[str], None]) -> Iter
     yield "usage"
     page.goto(f"{base}/accounts/password_change/")
     yield "password-change"
+    page.goto(f"{base}/notifications/")
+    yield "notifications"
+    shot("notifications")
     page.goto(f"{base}/api/docs/")
     expect(page.locator(".swagger-ui .info .title")).to_be_visible()
     yield "api-docs"
@@ -180,7 +183,7 @@ def test_no_page_has_a_critical_or_serious_axe_violation(
                 page.screenshot(path=failed, full_page=True)
     finally:
         context.close()
-    assert len(audited) == 19
+    assert len(audited) == 20
     report = "\n".join(f"{name}: {violation}" for name, violations in found.items() for violation in violations)
     assert not found, f"{language} {viewport} {scheme}:\n{report}"
 

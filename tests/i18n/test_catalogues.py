@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LANGUAGES = ("zh_Hans", "ru")
-SOURCES = ("config", "gateway", "keys", "templates", "static", "locale", "manage.py")
+SOURCES = ("config", "gateway", "keys", "sso", "notify", "templates", "static", "locale", "manage.py")
 
 
 def _require_gettext() -> None:
