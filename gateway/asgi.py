@@ -156,8 +156,8 @@ class GatewayApp:
         if self.access is not None:
             self.access.close()
 
-    async def _budget_spent(self, key_id: int, since: Any) -> tuple[int, float]:
-        return await sync_to_async(budget_spent, thread_sensitive=False)(key_id, since)
+    async def _budget_spent(self, holder_id: int, since: Any, kind: str = "key") -> tuple[int, float]:
+        return await sync_to_async(budget_spent, thread_sensitive=False)(holder_id, since, kind)
 
     def routes_changed(self) -> None:
         """Called (from any thread) when providers, routes or prices change in this process."""

@@ -209,7 +209,11 @@ class KeyAuthentication(BaseAuthentication):
         request.auth_decision = AuthDecision(reason or "ok", state.public_id, state.model_patterns)
         if reason is not None:
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)
-        if not state.ip_allowed(request.client_ip):
+        scope = state.ip_refused_by(request.client_ip)
+        if scope is not None:
             request.auth_decision = AuthDecision("ip_not_allowed", state.public_id, state.model_patterns)
-            raise PermissionDenied(f"This key may not be used from {request.client_ip or 'this address'}.")
+            holder = "This key" if scope == "key" else "This key's team"
+            denied = PermissionDenied(f"{holder} may not be used from {request.client_ip or 'this address'}.")
+            denied.extra_headers = [(b"x-keygate-limit-scope", scope.encode())]
+            raise denied
         return None, state

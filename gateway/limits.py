@@ -1,4 +1,12 @@
-"""Per-key limits: requests and tokens per minute, parallel requests, token and cost budgets.
+"""Key and team limits: requests and tokens per minute, parallel requests, token and cost budgets.
+
+A request's **scopes** are its key and, for a key in a team, the team: every limit of every
+scope must pass (the key may only narrow its team's). One store call admits against all scopes
+at once — each scope is checked, and only when all pass is anything reserved — and one settles
+against all; a refusal names its scope (``x-keygate-limit-scope: key|team``, codes
+``key_budget_exceeded`` / ``team_budget_exceeded``, and "this key" / "this team" in the
+message). A team's budget is shared by its keys: reserved and charged by each of them, seeded
+from the usage records of all of them (usage by team is usage of the team's keys).
 
 All counters live in a :class:`~gateway.limitstore.LimitStore` — process memory, or Redis when
 ``REDIS_URL`` is set so every process enforces one limit together. A request is admitted by one
@@ -15,7 +23,9 @@ atomic store call and settled by another once its usage is known; keys without l
   completion the reservation is released and the actual usage charged. **Overrun bound:** the
   budget can be exceeded only by what admitted requests use beyond their estimates — zero when
   clients send ``max_tokens`` and the input estimate holds, otherwise at most
-  ``Σ (actual − estimate)`` over the requests in flight when the budget ran out.
+  ``Σ (actual − estimate)`` over the requests in flight when the budget ran out. For a team's
+  budget the sum runs over the requests in flight of all its keys, in every process (with
+  Redis; without it, each process holds the budget on its own).
 - Spent amounts are seeded from the usage records in the database the first time a process (or
   a fresh Redis) sees a key's period, so restarts do not reset budgets.
 """
@@ -35,7 +45,9 @@ from rest_framework.throttling import BaseThrottle
 
 from gateway.dialects import Dialect
 from gateway.exceptions import Throttled
+from gateway.limitstore import Scope
 from keys.constants import BudgetPeriod
+from keys.limits import Limits
 
 if TYPE_CHECKING:
     from gateway.http import GatewayRequest
@@ -64,10 +76,10 @@ class BudgetExceeded(Throttled):
     default_code = "insufficient_quota"
     error_type = "insufficient_quota"
 
-    def __init__(self, detail: str, *, wait: float | None) -> None:
+    def __init__(self, detail: str, *, wait: float | None, scope: str = "key") -> None:
         super().__init__(wait=wait, detail=detail)
-        self.detail = ErrorDetail(detail, self.default_code)
-        self.extra_headers = [(b"x-should-retry", b"false")]
+        self.detail = ErrorDetail(detail, f"{scope}_budget_exceeded")
+        self.extra_headers = [(b"x-should-retry", b"false"), scope_header(scope)]
 
 
 @dataclass(slots=True)
@@ -85,22 +97,20 @@ class Budget:
 
 @dataclass(slots=True)
 class Admission:
-    """What ``admit`` reserved, to be released by ``settle``."""
+    """What ``admit`` reserved (in each scope), to be released by ``settle``."""
 
-    key_id: int
-    tpm: int
-    holds_parallel: bool
-    budget: Budget | None
+    scopes: tuple[Scope, ...]
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
+def scope_header(scope: str) -> tuple[bytes, bytes]:
+    """Which limits refused a request: the key's own or its team's."""
+    return (b"x-keygate-limit-scope", scope.encode())
+
+
 def has_limits(state: KeyState) -> bool:
-    return bool(
-        state.rpm_limit
-        or state.tpm_limit
-        or state.max_parallel
-        or (state.budget_period and (state.budget_tokens or state.budget_usd))
-    )
+    """Does the key, or its team, have limits the gateway counts?"""
+    return state.limits.is_counted or (state.team is not None and state.team.limits.is_counted)
 
 
 def period_bounds(period: str, now: datetime) -> tuple[str, datetime | None, datetime | None]:
@@ -130,11 +140,14 @@ def estimate_tokens(request: GatewayRequest) -> int:
     return math.ceil(len(request.body) / 4) + output
 
 
-def budget_spent(key_id: int, since: datetime | None) -> tuple[int, float]:
-    """Tokens and USD a key spent since ``since`` (all time when None), from usage records."""
+def budget_spent(key_id: int, since: datetime | None, kind: str = "key") -> tuple[int, float]:
+    """Tokens and USD a key (or, with ``kind="team"``, a team's keys together) spent since
+    ``since`` (all time when None), from usage records."""
     from keys.models import UsageRecord
 
-    records = UsageRecord.objects.filter(key_id=key_id)
+    records = (
+        UsageRecord.objects.filter(key__team_id=key_id) if kind == "team" else UsageRecord.objects.filter(key_id=key_id)
+    )
     if since is not None:
         records = records.filter(created_at__gte=since)
     totals = records.aggregate(i=Sum("input_tokens"), o=Sum("output_tokens"), c=Sum("cost_usd"))
@@ -149,7 +162,22 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
-def limit_headers(dialect: Dialect, state: KeyState, result: dict[str, float]) -> list[tuple[bytes, bytes]]:
+def binding_levels(scopes: tuple[Scope, ...], levels: list[dict[str, float]]) -> tuple[Limits, dict[str, float]]:
+    """Per bucket kind (requests, tokens), the limit and level of the scope with the least left:
+    what the rate-limit headers report when a key and its team both have one."""
+    rpm = tpm = 0
+    result = {"requests_remaining": -1.0, "tokens_remaining": -1.0}
+    for scope, level in zip(scopes, levels, strict=False):
+        if scope.rpm and (not rpm or level["requests_remaining"] < result["requests_remaining"]):
+            rpm, result["requests_remaining"] = scope.rpm, level["requests_remaining"]
+        if scope.tpm and (not tpm or level["tokens_remaining"] < result["tokens_remaining"]):
+            tpm, result["tokens_remaining"] = scope.tpm, level["tokens_remaining"]
+    return Limits(rpm_limit=rpm or None, tpm_limit=tpm or None), result
+
+
+def limit_headers(dialect: Dialect, state: Any, result: dict[str, float]) -> list[tuple[bytes, bytes]]:
+    """The rate-limit headers of ``state``'s ``rpm_limit`` / ``tpm_limit`` (a key, or the
+    binding levels) at the levels in ``result``."""
     headers: list[tuple[bytes, bytes]] = []
     for kind, limit in (("requests", state.rpm_limit), ("tokens", state.tpm_limit)):
         if not limit:
@@ -173,96 +201,114 @@ def limit_headers(dialect: Dialect, state: KeyState, result: dict[str, float]) -
 
 
 class KeyLimitsThrottle(BaseThrottle):
-    """DRF's throttle vocabulary on the event loop: ``aallow_request`` admits or raises 429."""
+    """DRF's throttle vocabulary on the event loop: ``admit`` admits (against the key and its
+    team) or raises 429; ``settle`` charges what the request used."""
 
     def __init__(self, store: LimitStore, table_getter: Any, seed: Any) -> None:
         self.store = store
         self._table = table_getter
-        self._seed = seed
+        self._seed = seed  # async (id, since, kind) -> (tokens, cost) spent, from the database
 
     async def admit(self, request: GatewayRequest) -> Admission | None:
         state: KeyState = request.auth
-        if not has_limits(state):
+        holders: list[tuple[str, int, Limits]] = []
+        if state.limits.is_counted:
+            holders.append(("key", state.id, state.limits))
+        if state.team is not None and state.team.limits.is_counted:
+            holders.append(("team", state.team.id, state.team.limits))
+        if not holders:
             return None
-        budget = None
-        if state.budget_period and (state.budget_tokens or state.budget_usd):
-            budget = await self._budget(state, request)
-        result = await self.store.admit(
-            key_id=state.id,
-            rpm=state.rpm_limit or 0,
-            tpm=state.tpm_limit or 0,
-            max_parallel=state.max_parallel or 0,
-            budget=budget,
-        )
-        headers = limit_headers(request.dialect, state, result)
+        slot = f"t{state.team.id}" if state.team is not None else f"k{state.id}"
+        estimate: tuple[int, float] | None = None
+        scopes: list[Scope] = []
+        for kind, holder_id, limits in holders:
+            budget = None
+            if limits.has_budget:
+                estimate = estimate or self._estimate(request)
+                budget = self._budget(limits, estimate)
+            scope = Scope(
+                kind=kind,
+                id=holder_id,
+                rpm=limits.rpm_limit or 0,
+                tpm=limits.tpm_limit or 0,
+                max_parallel=limits.max_parallel or 0,
+                budget=budget,
+                slot=slot,
+            )
+            if budget is not None and not await self.store.budget_seeded(scope):
+                spent_tokens, spent_cost = await self._seed(holder_id, budget.since, kind)
+                await self.store.seed_budget(scope, spent_tokens, spent_cost)
+            scopes.append(scope)
+        admitted = tuple(scopes)
+        result = await self.store.admit(admitted)
+        binding, levels = binding_levels(admitted, result["scopes"])
+        headers = limit_headers(request.dialect, binding, levels)
         refused = result.get("refused")
         if refused:
-            refusal = self._refusal(str(refused), state, budget, result, headers)
-            refusal.limit = str(refused)
+            scope = admitted[result["scope"]]
+            refusal = self._refusal(str(refused), scope, result["scopes"][result["scope"]], headers)
+            refusal.limit = str(refused) if scope.kind == "key" else f"team_{refused}"
             raise refusal
-        return Admission(state.id, state.tpm_limit or 0, bool(state.max_parallel), budget, headers)
+        return Admission(admitted, headers)
 
     async def settle(self, admission: Admission, *, tokens: int, cost: Decimal) -> None:
-        await self.store.settle(
-            key_id=admission.key_id,
-            tpm=admission.tpm,
-            tokens=tokens,
-            release_parallel=admission.holds_parallel,
-            budget=admission.budget,
-            actual_cost=float(cost),
-        )
+        await self.store.settle(admission.scopes, tokens=tokens, actual_cost=float(cost))
 
-    async def _budget(self, state: KeyState, request: GatewayRequest) -> Budget:
-        now = datetime.now(UTC)
-        key, since, ends = period_bounds(state.budget_period, now)
-        ttl = int((ends - now).total_seconds()) + 3600 if ends else 0
-        if not await self.store.budget_seeded(state.id, key):
-            spent_tokens, spent_cost = await self._seed(state.id, since)
-            await self.store.seed_budget(state.id, key, spent_tokens, spent_cost, ttl)
+    def _estimate(self, request: GatewayRequest) -> tuple[int, float]:
+        """Tokens and USD a request may use, reserved against each budget until it settles."""
         tokens = estimate_tokens(request)
         table: RoutingTable = self._table()
         half = math.ceil(len(request.body) / 4)
-        cost = float(table.cost(request.model or "", half, tokens - half))
+        return tokens, float(table.cost(request.model or "", half, tokens - half))
+
+    @staticmethod
+    def _budget(limits: Limits, estimate: tuple[int, float]) -> Budget:
+        now = datetime.now(UTC)
+        key, since, ends = period_bounds(limits.budget_period, now)
+        ttl = int((ends - now).total_seconds()) + 3600 if ends else 0
         return Budget(
-            period=state.budget_period,
+            period=limits.budget_period,
             period_key=key,
             ttl=ttl,
             since=since,
             ends=ends,
-            limit_tokens=state.budget_tokens or 0,
-            limit_cost=float(state.budget_usd or 0),
-            estimate_tokens=tokens,
-            estimate_cost=cost,
+            limit_tokens=limits.budget_tokens or 0,
+            limit_cost=float(limits.budget_usd or 0),
+            estimate_tokens=estimate[0],
+            estimate_cost=estimate[1],
         )
 
     @staticmethod
     def _refusal(
         refused: str,
-        state: KeyState,
-        budget: Budget | None,
-        result: dict[str, float],
+        scope: Scope,
+        levels: dict[str, float],
         headers: list[tuple[bytes, bytes]],
     ) -> Throttled:
+        holder = f"this {scope.kind}"
+        headers = [*headers, scope_header(scope.kind)]
         if refused in ("budget_tokens", "budget_usd"):
+            budget = scope.budget
             assert budget is not None
             what = "token" if refused == "budget_tokens" else "cost"
             until = f" It resets at {budget.ends:%Y-%m-%d %H:%M} UTC." if budget.ends else ""
             wait = (budget.ends - datetime.now(UTC)).total_seconds() if budget.ends else None
             return BudgetExceeded(
-                f"This key has used its {what} budget for the {budget.period} "
+                f"{holder.capitalize()} has used its {what} budget for the {budget.period} "
                 f"(or the requests in flight have reserved the rest).{until}",
                 wait=wait,
+                scope=scope.kind,
             )
         if refused == "parallel":
             return RateLimited(
-                f"Too many requests in flight for this key (limit {state.max_parallel}).", wait=1.0, headers=headers
+                f"Too many requests in flight for {holder} (limit {scope.max_parallel}).", wait=1.0, headers=headers
             )
-        limit = state.rpm_limit if refused == "requests" else state.tpm_limit
-        remaining = result[f"{refused}_remaining"]
+        limit = scope.rpm if refused == "requests" else scope.tpm
+        remaining = levels[f"{refused}_remaining"]
         needed = 1.0 - remaining if refused == "requests" else -remaining + 1.0
         wait = max(0.001, needed * 60.0 / (limit or 1))
         return RateLimited(
-            f"Rate limit reached for this key: {limit} {refused} per minute. Try again in {wait:.1f} s.",
+            f"Rate limit reached for {holder}: {limit} {refused} per minute. Try again in {wait:.1f} s.",
             wait=wait,
             headers=headers,
         )

@@ -64,6 +64,8 @@ def validate_credential_env(name: str) -> None:
 
 class ProviderKind(models.TextChoices):
     OPENAI = "openai", _("OpenAI-compatible")
+    # vLLM, Ollama, LM Studio…: no Responses API, so Keygate serves /v1/responses by translation.
+    OPENAI_CHAT = "openai-chat", _("OpenAI-compatible, Chat Completions only")
     ANTHROPIC = "anthropic", _("Anthropic")
     DEMO = "demo", _("Built-in demo")
 

@@ -185,7 +185,7 @@ class RoutingTable:
             chosen = tuple(
                 dataclasses.replace(d, upstream_model=d.upstream_model or rest)
                 for d in route.deployments
-                if prefix in (d.upstream.kind, d.upstream.name)
+                if prefix in (d.upstream.kind.partition("-")[0], d.upstream.name)  # openai-chat is "openai/"
             )
             if chosen:
                 return dataclasses.replace(route, deployments=chosen)

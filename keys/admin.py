@@ -21,20 +21,15 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from keys import policy, services
+from keys import admin_teams, policy, services
 from keys.constants import EXPIRING_SOON, GRACE_CHOICES, BudgetPeriod, KeyStatus
-from keys.models import APIKey, KeyEvent, UsageRecord
+from keys.limits import LIMIT_FIELDS
+from keys.models import APIKey, KeyEvent, Team, UsageRecord
+
+__all__ = ["admin_teams"]  # registers the teams admin
 
 VIA = "admin"
-LIMIT_FORM_FIELDS = [
-    "rpm_limit",
-    "tpm_limit",
-    "max_parallel",
-    "budget_tokens",
-    "budget_usd",
-    "budget_period",
-    "allowed_ips",
-]
+LIMIT_FORM_FIELDS = list(LIMIT_FIELDS)
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -84,6 +79,12 @@ class KeyCreateForm(forms.Form):
         help_text=_('Comma-separated model patterns, e.g. "gpt-4o, claude-*" or "*" for every model.'),
     )
     owner = forms.ModelChoiceField(label=_("Owner"), queryset=None, required=False)
+    team = forms.ModelChoiceField(
+        label=_("Team"),
+        queryset=Team.objects.order_by("name"),
+        required=False,
+        help_text=_("A team's key may use only the team's models, and the team's limits apply too."),
+    )
     expires_at = forms.SplitDateTimeField(
         label=_("Expires"),
         required=False,
@@ -165,16 +166,27 @@ class RotateForm(forms.Form):
 
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "masked_key", "owner", "models", "status_badge", "created_at", "expires_at", "last_used_at"]
-    list_filter = [StatusFilter, "owner", "minted_by", "is_management"]
+    list_display = [
+        "name",
+        "masked_key",
+        "owner",
+        "team",
+        "models",
+        "status_badge",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    ]
+    list_filter = [StatusFilter, "team", "owner", "minted_by", "is_management"]
     search_fields = ["name", "public_id", "owner__username", "description"]
-    list_select_related = ["owner"]
+    list_select_related = ["owner", "team"]
     date_hierarchy = "created_at"
     actions = ["revoke_keys", "pause_keys", "resume_keys", "rotate_keys"]
     form = KeyChangeForm
     readonly_fields = [
         "masked_key",
         "owner",
+        "team",
         "minted_by",
         "status_badge",
         "is_management",
@@ -189,7 +201,18 @@ class APIKeyAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["masked_key", "name", "description", "owner", "minted_by", "status_badge", "is_management"]},
+            {
+                "fields": [
+                    "masked_key",
+                    "name",
+                    "description",
+                    "owner",
+                    "team",
+                    "minted_by",
+                    "status_badge",
+                    "is_management",
+                ]
+            },
         ),
         (_("Access"), {"fields": ["model_patterns", "expires_at"]}),
         (_("Limits"), {"fields": LIMIT_FORM_FIELDS}),
@@ -259,6 +282,7 @@ class APIKeyAdmin(admin.ModelAdmin):
                     name=data["name"],
                     model_patterns=data["model_patterns"] or "",
                     owner=data["owner"],
+                    team=data["team"],
                     expires_at=data["expires_at"],
                     description=data["description"],
                     is_management=data["is_management"],
@@ -274,7 +298,8 @@ class APIKeyAdmin(admin.ModelAdmin):
                     ip=client_ip(request),
                 )
             except services.KeyServiceError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
+                field = {"model_patterns": "model_patterns"}.get(error.field or "", error.field)
+                form.add_error(field if field in form.fields else None, error.message)
             else:
                 self.log_addition(request, key, [{"added": {}}])
                 return self._show_new_keys(request, [(key, raw)], _("Key created"))

@@ -6,6 +6,9 @@ from datetime import timedelta
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from keys.limits import LIMIT_FIELDS
 
 EXPIRING_SOON = timedelta(days=7)
 
@@ -28,6 +31,23 @@ class KeyAction(models.TextChoices):
     RESUMED = "resumed", _("resumed")
 
 
+class TeamRole(models.TextChoices):
+    """A member's role in a team: admins manage its keys and members; members create keys for
+    themselves in it and see its keys and usage; viewers only read (keys masked, usage, audit)."""
+
+    ADMIN = "admin", pgettext_lazy("team role", "admin")
+    MEMBER = "member", pgettext_lazy("team role", "member")
+    VIEWER = "viewer", pgettext_lazy("team role", "viewer")
+
+
+class TeamAction(models.TextChoices):
+    CREATED = "created", _("created")
+    UPDATED = "updated", _("updated")
+    MEMBER_ADDED = "member_added", _("member added")
+    MEMBER_REMOVED = "member_removed", _("member removed")
+    ROLE_CHANGED = "role_changed", _("role changed")
+
+
 class BudgetPeriod(models.TextChoices):
     DAY = "day", _("day")
     WEEK = "week", _("week")
@@ -44,22 +64,7 @@ GRACE_CHOICES: dict[str, timedelta] = {
 }
 
 # Fields key_update() may change; everything else is fixed at creation.
-UPDATABLE_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "model_patterns",
-        "metadata",
-        "expires_at",
-        "rpm_limit",
-        "tpm_limit",
-        "max_parallel",
-        "budget_tokens",
-        "budget_usd",
-        "budget_period",
-        "allowed_ips",
-    }
-)
+UPDATABLE_FIELDS = frozenset({"name", "description", "model_patterns", "metadata", "expires_at", *LIMIT_FIELDS})
 
 MAX_NAME_LENGTH = 100
 MAX_PATTERNS = 100

@@ -20,23 +20,14 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from keys import policy, services
-from keys.constants import BudgetPeriod
-from keys.models import APIKey
+from keys.constants import BudgetPeriod, TeamRole
+from keys.limits import LIMIT_FIELDS
+from keys.models import APIKey, Team
 
 logger = logging.getLogger(__name__)
 
 # Offered when the gateway cannot list its routes (not installed yet, or no setting).
 SUGGESTED_MODELS = ["*", "gpt-4o", "gpt-4o-mini", "claude-*"]
-
-LIMIT_FIELDS = (
-    "rpm_limit",
-    "tpm_limit",
-    "max_parallel",
-    "budget_tokens",
-    "budget_usd",
-    "budget_period",
-    "allowed_ips",
-)
 
 # The services' field names where they differ from the form's.
 SERVICE_FIELDS = {"model_patterns": "patterns", "expires_at": "expiry_date", "grace": "grace"}
@@ -77,7 +68,44 @@ class ExpiryChoice:
     DAYS = {"30d": 30, "90d": 90, "365d": 365}
 
 
-class KeyForm(forms.Form):
+class LimitsForm(forms.Form):
+    """The limits a key and a team both carry (keys.limits.LIMIT_FIELDS), as the dashboard takes them."""
+
+    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
+    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
+    max_parallel = forms.IntegerField(label=_("Parallel requests"), required=False, min_value=1)
+    budget_tokens = forms.IntegerField(label=_("Token budget"), required=False, min_value=1)
+    budget_usd = forms.DecimalField(
+        label=_("Cost budget (USD)"), required=False, min_value=0, max_digits=12, decimal_places=4
+    )
+    budget_period = forms.ChoiceField(
+        label=_("Budget period"),
+        required=False,
+        choices=[("", _("none")), *BudgetPeriod.choices],
+    )
+    allowed_ips = forms.CharField(
+        label=_("Allowed client IPs"),
+        required=False,
+        help_text=_("CIDR networks, comma- or line-separated, e.g. 10.0.0.0/8. Empty: any address."),
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+    )
+
+    @property
+    def has_limits(self) -> bool:
+        """True when the optional limits section should start open."""
+        if any(self[name].errors for name in LIMIT_FIELDS):
+            return True
+        values = self.data if self.is_bound else self.initial
+        return any(values.get(name) not in (None, "", []) for name in LIMIT_FIELDS)
+
+    def limits(self) -> dict[str, Any]:
+        values = {name: self.cleaned_data.get(name) for name in LIMIT_FIELDS}
+        values["budget_period"] = values["budget_period"] or ""
+        values["allowed_ips"] = (values["allowed_ips"] or "").replace("\n", ",")
+        return values
+
+
+class KeyForm(LimitsForm):
     """Create or edit a key: name, models, expiry and the optional limits.
 
     ``model_patterns()`` and ``expires_at()`` turn the widgets' values into what the services
@@ -114,25 +142,6 @@ class KeyForm(forms.Form):
         help_text=_("Used when “On a date” is chosen. The key stops working at the start of that day."),
     )
 
-    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
-    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
-    max_parallel = forms.IntegerField(label=_("Parallel requests"), required=False, min_value=1)
-    budget_tokens = forms.IntegerField(label=_("Token budget"), required=False, min_value=1)
-    budget_usd = forms.DecimalField(
-        label=_("Cost budget (USD)"), required=False, min_value=0, max_digits=12, decimal_places=4
-    )
-    budget_period = forms.ChoiceField(
-        label=_("Budget period"),
-        required=False,
-        choices=[("", _("none")), *BudgetPeriod.choices],
-    )
-    allowed_ips = forms.CharField(
-        label=_("Allowed client IPs"),
-        required=False,
-        help_text=_("CIDR networks, comma- or line-separated, e.g. 10.0.0.0/8. Empty: any address."),
-        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
-    )
-
     owner = forms.ModelChoiceField(
         label=_("Owner"), queryset=None, required=False, empty_label=_("Operators (no owner)")
     )
@@ -141,10 +150,18 @@ class KeyForm(forms.Form):
         required=False,
         help_text=_("May manage keys over the REST API (/api/v1/); cannot call any model."),
     )
+    team = forms.ModelChoiceField(
+        label=_("Team"),
+        queryset=Team.objects.none(),
+        required=False,
+        empty_label=_("None (a personal key)"),
+        help_text=_("A team's key may use only the team's models, and the team's limits apply too."),
+    )
 
     def __init__(self, *args: Any, user: Any, instance: APIKey | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.instance = instance
+        self.user = user
         choices = model_choices()
         self.fields["models"].choices = [(name, _("All models (*)") if name == "*" else name) for name in choices]
         expiry = [
@@ -170,6 +187,11 @@ class KeyForm(forms.Form):
         else:
             self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
             self.fields["owner"].initial = user.pk
+        teams = _teams_to_create_in(user)
+        if instance is not None or not teams.exists():
+            del self.fields["team"]  # fixed at creation; offered only to those in a team
+        else:
+            self.fields["team"].queryset = teams
         if instance is not None:
             del self.fields["is_management"]  # fixed at creation
             if instance.is_management:
@@ -189,14 +211,6 @@ class KeyForm(forms.Form):
         if key.expires_at:
             self.initial["expiry_date"] = timezone.localdate(key.expires_at)
 
-    @property
-    def has_limits(self) -> bool:
-        """True when the optional limits section should start open."""
-        if any(self[name].errors for name in LIMIT_FIELDS):
-            return True
-        values = self.data if self.is_bound else self.initial
-        return any(values.get(name) not in (None, "", []) for name in LIMIT_FIELDS)
-
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("expiry") == ExpiryChoice.DATE and not data.get("expiry_date"):
@@ -206,6 +220,9 @@ class KeyForm(forms.Form):
             self.add_error(
                 "expiry_date", _("You entered a date but chose another expiry: choose “On a date”, or clear the date.")
             )
+        team = data.get("team")
+        if team is not None and data.get("is_management") and not policy.can_create_management_key_in(self.user, team):
+            self.add_error("team", _("Only the team's admins may make a management key for it."))
         if "models" in self.fields and not data.get("is_management"):
             if not data.get("models") and not (data.get("patterns") or "").strip():
                 self.add_error("models", _("Choose at least one model, or type a pattern such as *."))
@@ -246,6 +263,15 @@ class KeyForm(forms.Form):
         values["budget_period"] = values["budget_period"] or ""
         values["allowed_ips"] = (values["allowed_ips"] or "").replace("\n", ",")
         return values
+
+
+def _teams_to_create_in(user: Any) -> Any:
+    """The teams ``user`` may create keys in (keys.policy.can_create_key_in), by name."""
+    teams = Team.objects.order_by("name")
+    if policy.can_create_for_others(user):
+        return teams
+    mine = [team_id for team_id, role in policy.team_roles(user).items() if role in (policy.ADMIN, policy.MEMBER)]
+    return teams.filter(pk__in=mine)
 
 
 class RotateForm(forms.Form):
@@ -300,3 +326,50 @@ class KeyFilterForm(forms.Form):
             ]
         else:
             del self.fields["owner"]
+
+
+class MemberForm(forms.Form):
+    """Add someone to a team (team page, for the team's admins and operators)."""
+
+    username = forms.CharField(label=_("Username"), max_length=150)
+    role = forms.ChoiceField(label=_("Role"), choices=TeamRole.choices, initial=TeamRole.MEMBER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=TeamRole.choices)
+
+
+class TeamForm(LimitsForm):
+    """Create or change a team (operators): its name, models and limits."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    patterns = forms.CharField(
+        label=_("Models"),
+        initial="*",
+        help_text=_('Comma-separated patterns the team\'s keys may use, e.g. "gpt-*, claude-*" or "*".'),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    field_order = ["name", "description", "patterns", *LIMIT_FIELDS]
+
+    def fill_from(self, team: Team) -> None:
+        self.initial.update(
+            {
+                "name": team.name,
+                "description": team.description,
+                "patterns": ", ".join(team.model_patterns),
+                **{name: getattr(team, name) for name in LIMIT_FIELDS},
+                "allowed_ips": "\n".join(team.allowed_ips),
+            }
+        )
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {
+            "name": self.cleaned_data["name"],
+            "description": self.cleaned_data["description"],
+            "model_patterns": self.cleaned_data["patterns"],
+            **self.limits(),
+        }

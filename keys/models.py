@@ -11,10 +11,98 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from keys import crypto
-from keys.constants import EXPIRING_SOON, KeyStatus
+from keys.constants import EXPIRING_SOON, KeyStatus, TeamRole
+from keys.limits import Limits, patterns_allow
 
 
-class APIKey(models.Model):
+class LimitFields(models.Model):
+    """The optional limits a key and a team both carry, declared once (``keys.limits.LIMIT_FIELDS``
+    names them for every surface; ``keys.limits.Limits`` is their value in memory). All are
+    enforced by the gateway; on a key in a team, the key's and the team's must both pass."""
+
+    rpm_limit = models.PositiveIntegerField(_("requests per minute"), null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
+    max_parallel = models.PositiveIntegerField(_("max parallel requests"), null=True, blank=True)
+    budget_tokens = models.PositiveBigIntegerField(_("token budget"), null=True, blank=True)
+    budget_usd = models.DecimalField(_("cost budget (USD)"), max_digits=12, decimal_places=4, null=True, blank=True)
+    budget_period = models.CharField(_("budget period"), max_length=8, blank=True, default="")
+    allowed_ips = models.JSONField(_("allowed client IPs"), default=list, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.of(self)
+
+
+class Team(LimitFields):
+    """A group of people and the keys they share. Its limits bound every key in it: a key may
+    only narrow them (its model patterns must fall inside the team's), and on each request the
+    key's limits and the team's must all pass. Every write goes through :mod:`keys.services`."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    model_patterns = models.JSONField(_("models"), default=list)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="teams", verbose_name=_("members")
+    )
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def allows_model(self, model: str) -> bool:
+        return patterns_allow(self.model_patterns, model)
+
+
+class Membership(models.Model):
+    """One person's role in one team (:class:`~keys.constants.TeamRole`)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=8, choices=TeamRole.choices, default=TeamRole.MEMBER)
+    created_at = models.DateTimeField(_("since"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["team__name", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="keys_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}) in {self.team}"
+
+
+class TeamEvent(models.Model):
+    """One change to a team (created, limits changed, a member added, removed or re-roled):
+    who, what, when, from where — the team's audit trail beside its keys' events."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(_("action"), max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(_("via"), max_length=64, blank=True)
+    ip = models.GenericIPAddressField(_("IP"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("team event")
+        verbose_name_plural = _("team events")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.team} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class APIKey(LimitFields):
     """A Keygate key. The plaintext is never stored: only ``public_id`` (for lookup and display)
     and an argon2id hash of the whole key (``key_hash``)."""
 
@@ -46,6 +134,16 @@ class APIKey(models.Model):
         related_name="minted_keys",
         editable=False,
     )
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="keys",
+        editable=False,
+        help_text=_("Empty for a personal key. Fixed at creation; rotation keeps it."),
+    )
     model_patterns = models.JSONField(_("models"), default=list)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     is_management = models.BooleanField(
@@ -53,15 +151,6 @@ class APIKey(models.Model):
         default=False,
         help_text=_("May manage keys over the REST API; cannot call any model."),
     )
-
-    # Limits (all optional; enforced by the gateway).
-    rpm_limit = models.PositiveIntegerField(_("requests per minute"), null=True, blank=True)
-    tpm_limit = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
-    max_parallel = models.PositiveIntegerField(_("max parallel requests"), null=True, blank=True)
-    budget_tokens = models.PositiveBigIntegerField(_("token budget"), null=True, blank=True)
-    budget_usd = models.DecimalField(_("cost budget (USD)"), max_digits=12, decimal_places=4, null=True, blank=True)
-    budget_period = models.CharField(_("budget period"), max_length=8, blank=True, default="")
-    allowed_ips = models.JSONField(_("allowed client IPs"), default=list, blank=True)
 
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)

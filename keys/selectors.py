@@ -2,7 +2,8 @@
 
 The one rule, decided by :mod:`keys.policy`: users with ``keys.view_apikey`` (or superusers)
 see every key, including operator-owned keys (``owner=None``); everyone else — ``is_staff`` or
-not — sees only the keys they own. A key outside a user's scope does not exist for them, so
+not — sees their own personal keys and every key of the teams they are in (any role). A key
+outside a user's scope does not exist for them, so
 views answer 404, never 403 — a 403 would confirm that the id is real.
 """
 
@@ -16,20 +17,31 @@ from django.utils import timezone
 
 from keys import policy
 from keys.constants import EXPIRING_SOON, KeyStatus
-from keys.models import APIKey
+from keys.models import APIKey, Team
 from keys.services import model_allowed
 
 
 def visible_keys(user: Any) -> QuerySet[APIKey]:
     """The keys ``user`` may see and act on (none for an anonymous or inactive user)."""
-    keys = APIKey.objects.select_related("owner", "rotated_from", "rotated_to")
+    keys = APIKey.objects.select_related("owner", "team", "rotated_from", "rotated_to")
     if not policy.is_signed_in(user):
         return keys.none()
     if policy.can_view_all_keys(user):
         return keys
-    if user.pk is None:  # a key identity without a database user owns nothing
-        return keys.none()
-    return keys.filter(owner_id=user.pk)
+    teams = list(policy.team_roles(user))
+    if user.pk is None:  # a key identity owns nothing; one scoped to a team sees that team's keys
+        return keys.filter(team_id__in=teams)
+    return keys.filter(Q(owner_id=user.pk, team__isnull=True) | Q(team_id__in=teams))
+
+
+def visible_teams(user: Any) -> QuerySet[Team]:
+    """The teams ``user`` may see: every team for operators, else the teams they are in."""
+    teams = Team.objects.all()
+    if not policy.is_signed_in(user):
+        return teams.none()
+    if policy.can_view_all_teams(user):
+        return teams
+    return teams.filter(pk__in=list(policy.team_roles(user)))
 
 
 def filter_status(keys: QuerySet[APIKey], status: str, *, now: datetime | None = None) -> QuerySet[APIKey]:

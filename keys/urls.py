@@ -3,6 +3,7 @@
 from django.urls import path
 
 from keys import views
+from keys.views import reports, teams
 from keys.views.leaks import key_replace
 
 app_name = "keys"
@@ -18,4 +19,12 @@ urlpatterns = [
     path("keys/<str:public_id>/resume", views.key_resume, name="resume"),
     path("keys/<str:public_id>/revoke", views.key_revoke, name="revoke"),
     path("keys/<str:public_id>/replace", key_replace, name="replace"),
+    path("usage/", reports.usage_page, name="usage"),
+    path("usage/export.csv", reports.usage_export, name="usage-export"),
+    path("teams/", teams.team_list, name="teams"),
+    path("teams/new", teams.team_create, name="team-create"),
+    path("teams/<int:team_id>/", teams.team_detail, name="team"),
+    path("teams/<int:team_id>/edit", teams.team_edit, name="team-edit"),
+    path("teams/<int:team_id>/members", teams.team_member_add, name="team-member-add"),
+    path("teams/<int:team_id>/members/<int:user_id>", teams.team_member_change, name="team-member"),
 ]

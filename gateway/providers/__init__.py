@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def adapter(kind: str) -> Provider:
-    """The adapter for a provider kind (``openai``, ``anthropic``, ``demo``)."""
+    """The adapter for a provider kind (``openai``, ``openai-chat``, ``anthropic``, ``demo``)."""
     return _adapters()[kind]
 
 
@@ -18,4 +18,4 @@ def adapter(kind: str) -> Provider:
 def _adapters() -> dict[str, Provider]:
     from gateway.providers import anthropic, demo, openai
 
-    return {p.kind: p for p in (openai.PROVIDER, anthropic.PROVIDER, demo.PROVIDER)}
+    return {p.kind: p for p in (openai.PROVIDER, openai.CHAT_ONLY, anthropic.PROVIDER, demo.PROVIDER)}

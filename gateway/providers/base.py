@@ -241,7 +241,8 @@ class HTTPProvider(Provider):
     def build_request(
         self, upstream: Upstream, request: GatewayRequest, endpoint: str | None = None
     ) -> tuple[str, dict[str, str]]:
-        """The URL (with the client's query string) and headers for ``endpoint`` (default: the client's)."""
+        """The URL (with the client's query string when ``endpoint`` is the client's) and headers for
+        ``endpoint`` (default: the client's)."""
         headers = {
             "content-type": "application/json",
             "accept": request.headers.get("accept", "application/json, text/event-stream"),
@@ -255,7 +256,9 @@ class HTTPProvider(Provider):
         headers.update(self.credential_headers(upstream, request))
         url = self.url(upstream, endpoint or request.endpoint)
         query = request.scope.get("query_string", b"")
-        if query:
+        # The query belongs to the client's protocol: a translated request (Claude Code's
+        # /v1/messages?beta=true sent on as Chat Completions) goes without it.
+        if query and endpoint in (None, request.endpoint):
             kept = _forwarded_query(query)
             if kept:
                 url = f"{url}?{kept}"

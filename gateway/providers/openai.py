@@ -1,6 +1,9 @@
 """OpenAI-compatible upstreams: ``{base_url}/{endpoint}`` with ``Authorization: Bearer``.
 
 ``base_url`` includes the version, as ``OPENAI_BASE_URL`` does (``https://api.openai.com/v1``).
+Kind ``openai-chat`` is the same upstream without the Responses API (vLLM, Ollama, LM Studio and
+most OpenAI-compatible servers): Keygate answers ``/v1/responses`` for it by translating to Chat
+Completions, so Codex CLI and the Agents SDK work with any model it serves.
 """
 
 from __future__ import annotations
@@ -26,4 +29,10 @@ class OpenAIProvider(HTTPProvider):
         return {"authorization": f"Bearer {upstream.credential}"} if upstream.credential else {}
 
 
+class OpenAIChatProvider(OpenAIProvider):
+    kind = "openai-chat"
+    endpoints = OpenAIProvider.endpoints - {"responses"}
+
+
 PROVIDER = OpenAIProvider()
+CHAT_ONLY = OpenAIChatProvider()

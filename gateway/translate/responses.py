@@ -9,8 +9,11 @@ is the only one that knows Responses items. Contract:
 - ``text.format`` ⇄ ``response_format``, ``reasoning.effort`` ⇄ ``reasoning_effort``,
   ``max_output_tokens`` ⇄ ``max_completion_tokens``;
 - nothing is stored: ``previous_response_id``, ``conversation``, ``item_reference`` and ``background``
-  are refused; ``store`` is accepted and not honoured; ``include``, ``metadata``, the ``prompt_cache_*``
-  hints and ``context_management`` (server-side compaction: the upstream gets the whole context) are ignored;
+  are refused; ``store`` is accepted and not honoured; ``include``, ``metadata``, ``client_metadata`` (what
+  Codex CLI says about itself), the ``prompt_cache_*`` hints and ``context_management`` (server-side
+  compaction: the upstream gets the whole context) are ignored;
+- ``namespace`` tools (Codex CLI groups its sub-agent tools so) are flattened: each function inside is
+  offered as ``{namespace}--{name}``, and a call to such a name comes back with its ``namespace``;
 - built-in tools (web_search, file_search, computer, custom, mcp …) are refused by name.
 """
 
@@ -25,9 +28,18 @@ RESPONSES_FIELDS = frozenset(
     "model input instructions max_output_tokens temperature top_p stream tools tool_choice parallel_tool_calls"
     " reasoning text store metadata include user safety_identifier prompt_cache_key service_tier truncation"
     " previous_response_id conversation background prompt top_logprobs stream_options max_tool_calls"
-    " prompt_cache_retention prompt_cache_options context_management".split()
+    " prompt_cache_retention prompt_cache_options context_management client_metadata".split()
 )
 _STATEFUL = ("previous_response_id", "conversation", "background", "prompt")
+# Joins a namespace and a function name into one Chat/Messages tool name (both allow only [A-Za-z0-9_-];
+# "__" would collide with the mcp__server__tool names agents already use).
+NAMESPACE_SEPARATOR = "--"
+
+
+def chat_function_name(item: JSON) -> Any:
+    """The Chat Completions name of a Responses ``function_call`` item (namespace joined in)."""
+    namespace, name = item.get("namespace"), item.get("name")
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
 
 
 # ------------------------------------------------------------------------------------ responses -> chat
@@ -65,7 +77,7 @@ def responses_to_chat_request(body: JSON) -> JSON:
     if body.get("stream"):
         out["stream_options"] = {"include_usage": True}
     if body.get("tools"):
-        out["tools"] = [_tool_to_chat(tool, i) for i, tool in enumerate(body["tools"])]
+        out["tools"] = _tools_to_chat(body["tools"])
         if body.get("tool_choice") is not None:
             out["tool_choice"] = _tool_choice_to_chat(body["tool_choice"])
     effort = (body.get("reasoning") or {}).get("effort")
@@ -106,7 +118,7 @@ def _item_to_chat(item: JSON, where: str, messages: list[JSON]) -> None:
         call = {
             "id": item.get("call_id"),
             "type": "function",
-            "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"},
+            "function": {"name": chat_function_name(item), "arguments": item.get("arguments") or "{}"},
         }
         last = messages[-1] if messages else None
         if last and last["role"] == "assistant":
@@ -144,9 +156,22 @@ def _input_part(part: JSON, where: str) -> JSON:
     raise refuse(f"{where}.type", f"part {kind!r} (without inline data) has no Chat Completions equivalent")
 
 
-def _tool_to_chat(tool: JSON, i: int) -> JSON:
+def _tools_to_chat(tools: list[JSON]) -> list[JSON]:
+    out: list[JSON] = []
+    for i, tool in enumerate(tools):
+        if tool.get("type") != "namespace":
+            out.append(_tool_to_chat(tool, f"tools[{i}]"))
+            continue
+        for j, inner in enumerate(tool.get("tools") or []):
+            chat = _tool_to_chat(inner, f"tools[{i}].tools[{j}]")
+            chat["function"]["name"] = f"{tool.get('name')}{NAMESPACE_SEPARATOR}{chat['function'].get('name')}"
+            out.append(chat)
+    return out
+
+
+def _tool_to_chat(tool: JSON, where: str) -> JSON:
     if tool.get("type") != "function":
-        raise refuse(f"tools[{i}].type", f"built-in tool {tool.get('type')!r} is not available through this gateway")
+        raise refuse(f"{where}.type", f"built-in tool {tool.get('type')!r} is not available through this gateway")
     fn = {k: tool[k] for k in ("name", "description", "parameters", "strict") if tool.get(k) is not None}
     return {"type": "function", "function": fn}
 
@@ -306,7 +331,7 @@ def responses_to_chat_response(body: JSON, *, model: str) -> JSON:
                 {
                     "id": item.get("call_id"),
                     "type": "function",
-                    "function": {"name": item.get("name"), "arguments": item.get("arguments") or ""},
+                    "function": {"name": chat_function_name(item), "arguments": item.get("arguments") or ""},
                 }
             )
     message: JSON = {"role": "assistant", "content": "".join(texts) or None, "refusal": refusal}
@@ -345,15 +370,17 @@ def reasoning_item(item_id: str, text: str) -> JSON:
     return {"id": item_id, "type": "reasoning", "summary": [{"type": "summary_text", "text": text}]}
 
 
-def function_call_item(item_id: str, call_id: Any, name: Any, arguments: str, status: str = "completed") -> JSON:
-    return {
-        "id": item_id,
-        "type": "function_call",
-        "status": status,
-        "call_id": call_id,
-        "name": name,
-        "arguments": arguments,
-    }
+def function_call_item(
+    item_id: str, call_id: Any, name: Any, arguments: str, status: str = "completed", namespace: str | None = None
+) -> JSON:
+    """A ``function_call`` item; a Chat name ``{namespace}--{name}`` (a flattened namespace tool) is split."""
+    if namespace is None and isinstance(name, str) and NAMESPACE_SEPARATOR in name.strip("-"):
+        namespace, name = name.split(NAMESPACE_SEPARATOR, 1)
+    item = {"id": item_id, "type": "function_call", "status": status, "call_id": call_id, "name": name}
+    if namespace:
+        item["namespace"] = namespace
+    item["arguments"] = arguments
+    return item
 
 
 def response_object(

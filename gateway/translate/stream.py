@@ -45,15 +45,14 @@ class ToolSlots:
         return slot, False
 
 
-class MessagesToChat:
-    """Anthropic Messages events -> Chat Completions chunks."""
+class ChatChunks:
+    """What every translator *to* Chat Completions chunks shares: one id, one creation time,
+    the model, the usage gathered so far, and the chunk envelope."""
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self.model, self.include_usage = model, include_usage
         self.usage = Usage()
         self.id, self.created = new_id("chatcmpl-"), now()
-        self.tools: dict[int, int] = {}  # Anthropic block index -> chat tool index
-        self.finish: str | None = None
         self.started = self.done = False
 
     def chunk(self, delta: JSON, finish: str | None = None) -> Event:
@@ -65,6 +64,15 @@ class MessagesToChat:
             "model": self.model,
             "choices": [choice],
         }
+
+
+class MessagesToChat(ChatChunks):
+    """Anthropic Messages events -> Chat Completions chunks."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        super().__init__(model, include_usage)
+        self.tools: dict[int, int] = {}  # Anthropic block index -> chat tool index
+        self.finish: str | None = None
 
     def feed(self, name: str | None, payload: Any) -> list[Event]:
         if self.done or not isinstance(payload, dict):

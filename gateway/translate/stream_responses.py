@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import JSON, Protocol, Usage, new_id, now
+from .base import JSON, Protocol, Usage, new_id
 from .chat_messages_response import chat_id
 from .errors import error_payload
-from .responses import function_call_item, message_item, reasoning_item, response_object
-from .stream import DONE, Event, ToolSlots
+from .responses import chat_function_name, function_call_item, message_item, reasoning_item, response_object
+from .stream import DONE, ChatChunks, Event, ToolSlots
 
 
 class ChatToResponses:
@@ -152,7 +152,9 @@ class ChatToResponses:
             out.append(self.event("response.output_text.done", **where, content_index=0, text=self.text, logprobs=[]))
             out.append(self.event("response.content_part.done", **where, content_index=0, part=done["content"][0]))
         else:
-            done = function_call_item(item["id"], item["call_id"], item["name"], item["arguments"])
+            done = function_call_item(
+                item["id"], item["call_id"], item["name"], item["arguments"], namespace=item.get("namespace")
+            )
             out.append(self.event("response.function_call_arguments.done", **where, arguments=item["arguments"]))
         self.output[index] = done
         self.calls = {k: done if v is item else v for k, v in self.calls.items()}
@@ -170,25 +172,12 @@ class ChatToResponses:
         return [*out, self.event(kind, response=response)]
 
 
-class ResponsesToChat:
+class ResponsesToChat(ChatChunks):
     """Responses API events -> Chat Completions chunks."""
 
     def __init__(self, model: str, include_usage: bool) -> None:
-        self.model, self.include_usage = model, include_usage
-        self.usage = Usage()
-        self.id, self.created = new_id("chatcmpl-"), now()
+        super().__init__(model, include_usage)
         self.calls: dict[str, int] = {}  # function_call item id -> chat tool index
-        self.started = self.done = False
-
-    def chunk(self, delta: JSON, finish: str | None = None) -> Event:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return None, {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice],
-        }
 
     def feed(self, name: str | None, payload: Any) -> list[Event]:
         if self.done or not isinstance(payload, dict):
@@ -205,7 +194,7 @@ class ResponsesToChat:
             item = payload.get("item") or {}
             if item.get("type") == "function_call":
                 index = self.calls[item.get("id") or ""] = len(self.calls)
-                fn = {"name": item.get("name"), "arguments": item.get("arguments") or ""}
+                fn = {"name": chat_function_name(item), "arguments": item.get("arguments") or ""}
                 out.append(
                     self.chunk(
                         {

@@ -31,6 +31,7 @@ class KeySerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
     rotated_from = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
     rotated_to = serializers.SerializerMethodField()
+    team = serializers.SlugRelatedField(slug_field="name", read_only=True, help_text="null: a personal key.")
 
     class Meta:
         model = APIKey
@@ -58,6 +59,7 @@ class KeySerializer(serializers.ModelSerializer):
             "budget_period",
             "allowed_ips",
             "metadata",
+            "team",
         ]
         read_only_fields = fields
 
@@ -100,7 +102,23 @@ class RotatedKeySerializer(NewKeySerializer):
         return KeySerializer(self.context["previous"]).data
 
 
-class _KeyFieldsSerializer(serializers.Serializer):
+class LimitsSerializer(serializers.Serializer):
+    """The limits a key and a team both carry (keys.limits.LIMIT_FIELDS), as the API takes them."""
+
+    rpm_limit = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    tpm_limit = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_parallel = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    budget_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    budget_usd = serializers.DecimalField(required=False, allow_null=True, max_digits=12, decimal_places=4, min_value=0)
+    budget_period = serializers.ChoiceField(
+        required=False, allow_blank=True, choices=["", *BudgetPeriod.values], help_text="Blank: no budget period."
+    )
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, help_text="CIDR networks; empty: any address."
+    )
+
+
+class _KeyFieldsSerializer(LimitsSerializer):
     """Fields a caller may set on a key (create and update)."""
 
     name = serializers.CharField(max_length=100)
@@ -113,17 +131,6 @@ class _KeyFieldsSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="null: never expires.")
     expires_in = serializers.CharField(
         required=False, write_only=True, help_text="Instead of expires_at: a duration from now, e.g. 30d, 24h, 2w."
-    )
-    rpm_limit = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    tpm_limit = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    max_parallel = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    budget_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    budget_usd = serializers.DecimalField(required=False, allow_null=True, max_digits=12, decimal_places=4, min_value=0)
-    budget_period = serializers.ChoiceField(
-        required=False, allow_blank=True, choices=["", *BudgetPeriod.values], help_text="Blank: no budget period."
-    )
-    allowed_ips = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, help_text="CIDR networks; empty: any address."
     )
     metadata = serializers.DictField(required=False, help_text="Free-form JSON object.")
 
@@ -153,6 +160,12 @@ class KeyCreateSerializer(_KeyFieldsSerializer):
     )
     management = serializers.BooleanField(
         required=False, default=False, help_text="A management key may call this API and no model."
+    )
+    team = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="The team (name or id) the key belongs to; its models must fall inside the team's. "
+        "Team admins and members (and operators) may create keys in a team.",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -36,7 +36,7 @@ from keys.api.serializers import (
 )
 from keys.constants import KeyStatus
 from keys.models import APIKey
-from keys.selectors import filter_model, filter_status, visible_keys
+from keys.selectors import filter_model, filter_status, visible_keys, visible_teams
 from keys.services import KeyState
 
 
@@ -63,6 +63,12 @@ def _invalid(error: services.KeyServiceError) -> exceptions.ValidationError:
     return exceptions.ValidationError({field: [error.message]})
 
 
+def _team_named(identifier: str, prefix: str = "") -> Q:
+    """A team by name, or by id when ``identifier`` is a number."""
+    named = Q(**{f"{prefix}name": identifier})
+    return named | Q(**{f"{prefix}pk": int(identifier)}) if identifier.isdigit() else named
+
+
 LIST_FILTERS = [
     OpenApiParameter("status", enum=[*KeyStatus.values, "usable"], description="usable: active or expiring"),
     OpenApiParameter("name", description="Keys whose name contains this (case-insensitive)."),
@@ -71,6 +77,7 @@ LIST_FILTERS = [
         "owner",
         description="With keys.view_apikey: the owner's username, or - for operator-owned keys.",
     ),
+    OpenApiParameter("team", description="Keys of this team (name or id), or - for personal keys."),
 ]
 
 
@@ -123,6 +130,12 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         if params.get("owner") and policy.can_view_all_keys(self.request.user):
             owner = params["owner"]
             queryset = queryset.filter(owner__isnull=True) if owner == "-" else queryset.filter(owner__username=owner)
+        if params.get("team"):
+            team = params["team"]
+            if team == "-":
+                queryset = queryset.filter(team__isnull=True)
+            else:
+                queryset = queryset.filter(_team_named(team, "team__"))
         if params.get("model"):
             queryset = filter_model(queryset, params["model"])
         return queryset
@@ -147,10 +160,30 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise exceptions.PermissionDenied("You may see this key but not change it.")
         return key
 
+    def _team_for_new_key(self, data: dict[str, Any]) -> Any:
+        """The team named in a create request: one the caller cannot see does not exist (400);
+        one they see but may not create keys in (a viewer) is a 403."""
+        name = data.pop("team", None)
+        scoped = getattr(self.request.user, "team_id", None)  # a management key scoped to a team
+        if name is None and scoped is not None:
+            name = str(scoped)  # its keys are its team's
+        if name is None:
+            return None
+        team = visible_teams(self.request.user).filter(_team_named(str(name))).first()
+        if team is None:
+            raise exceptions.ValidationError({"team": [f"no team matches {name!r}"]})
+        if not policy.can_create_key_in(self.request.user, team):
+            raise exceptions.PermissionDenied("Viewers may not create keys in the team.")
+        if data.get("management") and not policy.can_create_management_key_in(self.request.user, team):
+            raise exceptions.PermissionDenied("Only the team's admins may make a management key for it.")
+        return team
+
     def _owner_for_new_key(self, data: dict[str, Any]) -> Any:
         user = self.request.user
         if "owner" not in data and user.pk is not None:
             return self._actor()
+        if "owner" not in data and getattr(user, "team_id", None) is not None:
+            return None  # a team's management key makes the team's (ownerless) keys
         if not policy.can_create_for_others(user):
             raise exceptions.ValidationError({"owner": ["only operators may choose a key's owner"]})
         if "owner" not in data:
@@ -168,6 +201,7 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         payload = KeyCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.service_kwargs()
+        team = self._team_for_new_key(data)
         owner = self._owner_for_new_key(data)
         data.pop("owner", None)
         is_management = data.pop("management", False)
@@ -176,6 +210,7 @@ class KeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         try:
             key, raw = services.key_create(
                 owner=owner,
+                team=team,
                 minted_by=getattr(self.request.user, "minter", None),
                 is_management=is_management,
                 model_patterns=data.pop("model_patterns", []),

@@ -51,3 +51,9 @@ def ago(moment: datetime | None, now: datetime | None = None) -> SafeString | st
     return format_html(
         '<time datetime="{}" title="{}" data-local="title">{}</time>', moment.isoformat(), _absolute(moment), text
     )
+
+
+@register.filter
+def item(mapping: dict, name: str) -> object:
+    """``mapping[name]`` in a template (None when absent)."""
+    return mapping.get(name) if isinstance(mapping, dict) else None

@@ -60,7 +60,7 @@ def _show_new_key(request: HttpRequest, key: APIKey, raw: str, *, old: APIKey | 
 @require_http_methods(["GET", "POST"])
 def key_create(request: HttpRequest) -> HttpResponse:
     """The create form; a valid POST answers with the new key itself, shown this once."""
-    form = KeyForm(request.POST or None, user=request.user)
+    form = KeyForm(request.POST or None, user=request.user, initial={"team": request.GET.get("team")})
     if request.method == "POST":
         replay = _replayed(request, form)
         if replay is not None:
@@ -74,6 +74,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
                     description=data["description"],
                     model_patterns=form.model_patterns(),
                     owner=owner,
+                    team=data.get("team"),
                     expires_at=form.expires_at(),
                     is_management=data["is_management"],
                     actor=request.user,

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET
 
-from keys import crypto, usage
+from keys import budgets, crypto, policy, usage
 from keys.constants import BudgetPeriod, KeyAction
 from keys.forms import KeyFilterForm
 from keys.models import APIKey, UsageRecord
@@ -215,6 +215,9 @@ def key_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             "events": _audit_rows(key),
             "now": timezone.now(),
             "budget_period": BudgetPeriod(key.budget_period or BudgetPeriod.TOTAL).label,
+            "can_change": policy.can_change_key(request.user, key),
+            "bars": budgets.budget_bars(key),
+            "team_bars": budgets.budget_bars(key.team) if key.team_id else [],
         },
     )
 

@@ -53,6 +53,10 @@ services.key_pause(key=paused, via="api:AbCdEfGhIjKl")
 gone, _ = services.key_create(name="old-laptop", model_patterns="gpt-4o-mini", owner=alice)
 services.key_revoke(key=gone, via="admin")
 services.key_create(name="ci-management", model_patterns="", is_management=True, owner=operator)
+team = services.team_create(name="search", model_patterns="gpt-*", budget_tokens=50000, budget_usd=20,
+                            budget_period="month", rpm_limit=600)
+services.member_add(team=team, user=alice, role="admin", actor=operator, via="dashboard")
+services.key_create(name="search-indexer", model_patterns="gpt-4o", owner=alice, team=team)
 print(key.public_id)
 """
 
@@ -122,6 +126,14 @@ def walk(page: Page, server: KeygateServer, shot: Callable[[str], None]) -> Iter
     page.locator("button[name=bulk_action][value=pause]").click()
     expect(page.locator("#bulk-title")).to_be_visible()
     yield "bulk-confirmation"
+    page.goto(f"{base}/teams/")
+    yield "team-list"
+    page.locator("table a").first.click()
+    expect(page.locator("#members-title")).to_be_visible()
+    yield "team-detail"
+    shot("team-detail")
+    page.goto(f"{base}/usage/")
+    yield "usage"
     page.goto(f"{base}/accounts/password_change/")
     yield "password-change"
     page.goto(f"{base}/api/docs/")
@@ -168,7 +180,7 @@ def test_no_page_has_a_critical_or_serious_axe_violation(
                 page.screenshot(path=failed, full_page=True)
     finally:
         context.close()
-    assert len(audited) == 16
+    assert len(audited) == 19
     report = "\n".join(f"{name}: {violation}" for name, violations in found.items() for violation in violations)
     assert not found, f"{language} {viewport} {scheme}:\n{report}"
 

@@ -107,6 +107,7 @@ def create_key(page: Page, name: str, *, expiry: str = "In 90 days") -> str:
 
 
 def copy_key(page: Page, clipboard) -> str:
+    page.wait_for_load_state("domcontentloaded")  # copy.js is deferred: its handler comes after the button
     page.get_by_role("button", name="Copy", exact=True).click()
     expect(page.locator(".new-key .copy-feedback")).to_have_text("Copied")
     return clipboard.read_text()

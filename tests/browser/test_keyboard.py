@@ -83,6 +83,8 @@ def test_create_copy_rotate_pause_and_revoke_with_the_keyboard_only(page, clipbo
     expect(page.locator("#new-key")).to_be_visible()
     assert focused(page)["copy"] == "new-key"
     raw = page.locator("#new-key").input_value()
+    # copy.js is deferred: the button is visible (and focused) before its handler is attached.
+    page.wait_for_load_state("domcontentloaded")
     page.keyboard.press("Enter")
     expect(page.locator(".new-key button[data-copy-target=new-key]")).to_have_text("Copied")
     assert clipboard.read_text() == raw

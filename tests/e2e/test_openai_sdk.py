@@ -290,6 +290,23 @@ def test_a_model_served_by_an_anthropic_provider_is_translated_for_the_openai_sd
     assert reply.usage.completion_tokens > 0
 
 
+@pytest.mark.parametrize(
+    ("model", "error", "status"),
+    [
+        pytest.param("claude-mock-error-429", openai.RateLimitError, 429, id="429"),
+        pytest.param("claude-mock-error-400", openai.BadRequestError, 400, id="400"),
+    ],
+)
+def test_an_anthropic_upstreams_error_is_the_openai_sdks_typed_error(
+    oai: openai.OpenAI, model: str, error: type[openai.APIStatusError], status: int
+) -> None:
+    with pytest.raises(error) as raised:
+        oai.chat.completions.create(model=model, messages=HI)
+
+    assert raised.value.status_code == status
+    assert isinstance(raised.value.body, dict) and raised.value.body.get("message")
+
+
 def test_a_model_served_by_an_anthropic_provider_streams_to_the_openai_sdk(oai: openai.OpenAI) -> None:
     chunks = list(oai.chat.completions.create(model="claude-haiku-4-5", messages=HI, stream=True))
 

@@ -34,7 +34,7 @@ from gateway.limits import (
     limit_headers,
     period_bounds,
 )
-from gateway.limitstore import MemoryLimitStore
+from gateway.limitstore import MemoryLimitStore, Scope
 from gateway.routing import Price, RoutingTable
 from keys.services import KeyState
 
@@ -59,8 +59,8 @@ class Seed:
         self.spent = (tokens, cost)
         self.calls: list[tuple[int, datetime | None]] = []
 
-    async def __call__(self, key_id: int, since: datetime | None) -> tuple[int, float]:
-        self.calls.append((key_id, since))
+    async def __call__(self, key_id: int, since: datetime | None, kind: str = "key") -> tuple[int, float]:
+        self.calls.append((key_id, since) if kind == "key" else (kind, key_id, since))
         return self.spent
 
 
@@ -187,12 +187,12 @@ def test_an_admission_remembers_what_settle_must_release(clock) -> None:
     state = _state(rpm_limit=5, tpm_limit=1000, max_parallel=2)
     admission = run(_throttle().admit(_request(state)))
     assert isinstance(admission, Admission)
-    assert (admission.key_id, admission.tpm, admission.holds_parallel, admission.budget) == (7, 1000, True, None)
+    assert admission.scopes == (Scope("key", 7, rpm=5, tpm=1000, max_parallel=2, budget=None, slot="k7"),)
 
 
 def test_an_admission_without_a_parallel_limit_holds_no_slot(clock) -> None:
     admission = run(_throttle().admit(_request(_state(rpm_limit=5))))
-    assert admission.holds_parallel is False and admission.tpm == 0
+    assert admission.scopes[0].max_parallel == 0 and admission.scopes[0].tpm == 0
 
 
 def test_an_admission_carries_the_rate_limit_headers(clock) -> None:
@@ -290,6 +290,7 @@ def test_a_refusal_carries_the_rate_limit_headers(clock) -> None:
         (b"x-ratelimit-limit-requests", b"1"),
         (b"x-ratelimit-remaining-requests", b"0"),
         (b"x-ratelimit-reset-requests", b"1m0s"),
+        (b"x-keygate-limit-scope", b"key"),
     ]
 
 
@@ -321,7 +322,7 @@ def test_a_rate_limit_error_has_no_drf_suffix() -> None:
 def test_a_day_budget_reserves_the_estimate_priced_by_the_routing_table(clock) -> None:
     state = _state(budget_period="day", budget_tokens=10_000, budget_usd=Decimal("5"))
     request = _request(state, body=b"x" * 401, payload={"max_tokens": 100})
-    budget = run(_throttle().admit(request)).budget
+    budget = run(_throttle().admit(request)).scopes[0].budget
     assert budget.estimate_cost == pytest.approx((101 * 2.50 + 100 * 10.00) / 1_000_000)
     assert replace(budget, estimate_cost=0.0) == Budget(
         period="day",
@@ -338,19 +339,19 @@ def test_a_day_budget_reserves_the_estimate_priced_by_the_routing_table(clock) -
 
 def test_a_total_budget_never_expires(clock) -> None:
     state = _state(budget_period="total", budget_usd=Decimal("2.5"))
-    budget = run(_throttle().admit(_request(state, model="unpriced"))).budget
+    budget = run(_throttle().admit(_request(state, model="unpriced"))).scopes[0].budget
     assert (budget.period_key, budget.ttl, budget.since, budget.ends) == ("total", 0, None, None)
     assert (budget.limit_tokens, budget.limit_cost, budget.estimate_cost) == (0, 2.5, 0.0)
 
 
 def test_a_budget_amount_without_a_period_reserves_nothing(clock) -> None:
     state = _state(rpm_limit=10, budget_tokens=1, budget_usd=Decimal("0.01"))
-    assert run(_throttle().admit(_request(state))).budget is None
+    assert run(_throttle().admit(_request(state))).scopes[0].budget is None
 
 
 def test_a_token_budget_has_no_cost_limit(clock) -> None:
     state = _state(budget_period="day", budget_tokens=100)
-    assert run(_throttle().admit(_request(state, payload={"max_tokens": 1}))).budget.limit_cost == 0.0
+    assert run(_throttle().admit(_request(state, payload={"max_tokens": 1}))).scopes[0].budget.limit_cost == 0.0
 
 
 class SeedRecordingStore(MemoryLimitStore):
@@ -360,9 +361,9 @@ class SeedRecordingStore(MemoryLimitStore):
         super().__init__()
         self.seeds: list[tuple[int, str, int, float, int]] = []
 
-    async def seed_budget(self, key_id: int, period_key: str, tokens: int, cost: float, ttl: int) -> None:
-        self.seeds.append((key_id, period_key, tokens, cost, ttl))
-        await super().seed_budget(key_id, period_key, tokens, cost, ttl)
+    async def seed_budget(self, scope: Scope, tokens: int, cost: float) -> None:
+        self.seeds.append((scope.id, scope.budget.period_key, tokens, cost, scope.budget.ttl))
+        await super().seed_budget(scope, tokens, cost)
 
 
 def test_a_seeded_budget_lives_until_an_hour_after_its_period(clock) -> None:
@@ -410,7 +411,7 @@ def test_a_spent_token_budget_is_a_429_insufficient_quota_until_the_period_ends(
     request = _request(_state(budget_period="day", budget_tokens=1500), payload={"max_tokens": 1000})
     refusal = _refusal(_throttle(), request, admitted=1)
     assert isinstance(refusal, BudgetExceeded)
-    assert refusal.status_code == 429 and refusal.detail.code == "insufficient_quota"
+    assert refusal.status_code == 429 and refusal.detail.code == "key_budget_exceeded"
     assert refusal.error_type == "insufficient_quota" and refusal.limit == "budget_tokens"
     assert str(refusal.detail) == (
         "This key has used its token budget for the day (or the requests in flight have reserved the rest)."
@@ -422,7 +423,7 @@ def test_a_spent_token_budget_is_a_429_insufficient_quota_until_the_period_ends(
 def test_a_budget_refusal_tells_sdks_not_to_retry(clock) -> None:
     request = _request(_state(budget_period="day", budget_tokens=10), payload={"max_tokens": 1000})
     refusal = _refusal(_throttle(), request, admitted=0)
-    assert refusal.extra_headers == [(b"x-should-retry", b"false")]
+    assert refusal.extra_headers == [(b"x-should-retry", b"false"), (b"x-keygate-limit-scope", b"key")]
 
 
 def test_a_spent_total_cost_budget_never_resets(clock) -> None:

@@ -427,3 +427,12 @@ def test_a_route_for_the_whole_prefixed_name_wins() -> None:
     table = RoutingTable(routes=[exact, _route("*", "oai")], prices=[])
 
     assert table.resolve("openai/gpt-4o") is exact
+
+
+def test_an_openai_prefix_reaches_a_chat_completions_only_provider_too() -> None:
+    table = RoutingTable(routes=[_route("*", "vllm", kind="openai-chat")], prices=[])
+
+    route = table.resolve("openai/llama-3")
+
+    assert route is not None and route.upstream.name == "vllm"
+    assert route.upstream_name("openai/llama-3") == "llama-3"

@@ -65,6 +65,15 @@ def test_the_query_string_reaches_the_upstream(routed: InProcessGateway, upstrea
     assert _last(upstream)["query"] == "beta=true"
 
 
+def test_a_translated_request_goes_upstream_without_the_other_protocols_query(
+    routed: InProcessGateway, upstream: UpstreamServer
+) -> None:
+    response = routed.request("POST", "/v1/messages?beta=true", json={**MESSAGE, "model": "gpt-4o"}, anthropic=True)
+
+    assert response.status_code == 200, response.text
+    assert (_last(upstream)["path"], _last(upstream)["query"]) == ("/v1/chat/completions", "")
+
+
 def test_a_bad_key_is_told_not_to_retry(gateway: InProcessGateway) -> None:
     response = gateway.request(
         "POST", "/v1/chat/completions", json=CHAT, key=None, headers={"authorization": "Bearer sk-kg-nope"}

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway.limits import Budget, estimate_tokens, period_bounds
-from gateway.limitstore import MemoryLimitStore, RedisLimitStore
+from gateway.limitstore import MemoryLimitStore, RedisLimitStore, Scope
 
 REDIS_URL = os.environ.get("KEYGATE_TEST_REDIS_URL", "redis://127.0.0.1:63799/0")
 
@@ -63,13 +63,26 @@ def _budget(limit_tokens: int = 0, limit_cost: float = 0.0, estimate: int = 10, 
     )
 
 
+def _key(key_id: int, **limits) -> Scope:
+    return Scope("key", key_id, **limits)
+
+
+def _period(period_key: str) -> Budget:
+    return replace(_budget(), period_key=period_key)
+
+
+def _levels(result: dict) -> dict:
+    """A one-scope admission's result as one dict: the scope's levels and what refused."""
+    return {**result["scopes"][-1], **({"refused": result["refused"]} if "refused" in result else {})}
+
+
 def run(coroutine):
     return asyncio.run(coroutine)
 
 
 def test_rpm_admits_exactly_the_limit_then_refuses(store) -> None:
     async def scenario():
-        results = [await store.admit(key_id=1, rpm=3, tpm=0, max_parallel=0, budget=None) for _ in range(5)]
+        results = [_levels(await store.admit([_key(1, rpm=3)])) for _ in range(5)]
         return [r.get("refused", "") for r in results], [r["requests_remaining"] for r in results]
 
     refused, remaining = run(scenario())
@@ -79,9 +92,9 @@ def test_rpm_admits_exactly_the_limit_then_refuses(store) -> None:
 
 def test_tpm_is_charged_after_the_fact_and_refuses_once_spent(store) -> None:
     async def scenario():
-        first = await store.admit(key_id=2, rpm=0, tpm=100, max_parallel=0, budget=None)
-        await store.settle(key_id=2, tpm=100, tokens=150, release_parallel=False, budget=None, actual_cost=0.0)
-        second = await store.admit(key_id=2, rpm=0, tpm=100, max_parallel=0, budget=None)
+        first = await store.admit([_key(2, tpm=100)])
+        await store.settle([_key(2, tpm=100)], tokens=150, actual_cost=0.0)
+        second = _levels(await store.admit([_key(2, tpm=100)]))
         return first, second
 
     first, second = run(scenario())
@@ -91,11 +104,11 @@ def test_tpm_is_charged_after_the_fact_and_refuses_once_spent(store) -> None:
 
 def test_max_parallel_counts_requests_in_flight(store) -> None:
     async def scenario():
-        a = await store.admit(key_id=3, rpm=0, tpm=0, max_parallel=2, budget=None)
-        b = await store.admit(key_id=3, rpm=0, tpm=0, max_parallel=2, budget=None)
-        c = await store.admit(key_id=3, rpm=0, tpm=0, max_parallel=2, budget=None)
-        await store.settle(key_id=3, tpm=0, tokens=0, release_parallel=True, budget=None, actual_cost=0.0)
-        d = await store.admit(key_id=3, rpm=0, tpm=0, max_parallel=2, budget=None)
+        a = await store.admit([_key(3, max_parallel=2)])
+        b = await store.admit([_key(3, max_parallel=2)])
+        c = await store.admit([_key(3, max_parallel=2)])
+        await store.settle([_key(3, max_parallel=1)], tokens=0, actual_cost=0.0)
+        d = await store.admit([_key(3, max_parallel=2)])
         return [x.get("refused", "") for x in (a, b, c, d)]
 
     assert run(scenario()) == ["", "", "parallel", ""]
@@ -103,13 +116,13 @@ def test_max_parallel_counts_requests_in_flight(store) -> None:
 
 def test_a_budget_reserves_estimates_and_charges_actual_usage(store) -> None:
     async def scenario():
-        await store.seed_budget(4, "total", 0, 0.0, 0)
+        await store.seed_budget(_key(4, budget=_budget()), 0, 0.0)
         budget = _budget(limit_tokens=100, estimate=40)
-        a = await store.admit(key_id=4, rpm=0, tpm=0, max_parallel=0, budget=budget)
-        b = await store.admit(key_id=4, rpm=0, tpm=0, max_parallel=0, budget=budget)
-        c = await store.admit(key_id=4, rpm=0, tpm=0, max_parallel=0, budget=budget)  # 80 reserved + 40 > 100
-        await store.settle(key_id=4, tpm=0, tokens=10, release_parallel=False, budget=budget, actual_cost=0.0)
-        d = await store.admit(key_id=4, rpm=0, tpm=0, max_parallel=0, budget=budget)  # 10 spent + 40 + 40 <= 100
+        a = await store.admit([_key(4, budget=budget)])
+        b = await store.admit([_key(4, budget=budget)])
+        c = await store.admit([_key(4, budget=budget)])  # 80 reserved + 40 > 100
+        await store.settle([_key(4, budget=budget)], tokens=10, actual_cost=0.0)
+        d = await store.admit([_key(4, budget=budget)])  # 10 spent + 40 + 40 <= 100
         return [x.get("refused", "") for x in (a, b, c, d)]
 
     assert run(scenario()) == ["", "", "budget_tokens", ""]
@@ -117,30 +130,28 @@ def test_a_budget_reserves_estimates_and_charges_actual_usage(store) -> None:
 
 def test_a_seeded_budget_counts_what_was_spent_before(store) -> None:
     async def scenario():
-        assert not await store.budget_seeded(5, "total")
-        await store.seed_budget(5, "total", 95, 0.0, 0)
-        assert await store.budget_seeded(5, "total")
-        return await store.admit(key_id=5, rpm=0, tpm=0, max_parallel=0, budget=_budget(limit_tokens=100, estimate=10))
+        assert not await store.budget_seeded(_key(5, budget=_budget()))
+        await store.seed_budget(_key(5, budget=_budget()), 95, 0.0)
+        assert await store.budget_seeded(_key(5, budget=_budget()))
+        return await store.admit([_key(5, budget=_budget(limit_tokens=100, estimate=10))])
 
     assert run(scenario())["refused"] == "budget_tokens"
 
 
 def test_a_cost_budget_refuses_when_the_estimate_would_pass_it(store) -> None:
     async def scenario():
-        await store.seed_budget(6, "total", 0, 0.9, 0)
-        return await store.admit(
-            key_id=6, rpm=0, tpm=0, max_parallel=0, budget=_budget(limit_cost=1.0, estimate=10, cost=0.2)
-        )
+        await store.seed_budget(_key(6, budget=_budget()), 0, 0.9)
+        return await store.admit([_key(6, budget=_budget(limit_cost=1.0, estimate=10, cost=0.2))])
 
     assert run(scenario())["refused"] == "budget_usd"
 
 
 def test_a_refused_request_changes_no_counter(store) -> None:
     async def scenario():
-        await store.admit(key_id=7, rpm=0, tpm=0, max_parallel=1, budget=None)
-        refused = await store.admit(key_id=7, rpm=5, tpm=0, max_parallel=1, budget=None)
-        await store.settle(key_id=7, tpm=0, tokens=0, release_parallel=True, budget=None, actual_cost=0.0)
-        again = await store.admit(key_id=7, rpm=5, tpm=0, max_parallel=1, budget=None)
+        await store.admit([_key(7, max_parallel=1)])
+        refused = await store.admit([_key(7, rpm=5, max_parallel=1)])
+        await store.settle([_key(7, max_parallel=1)], tokens=0, actual_cost=0.0)
+        again = _levels(await store.admit([_key(7, rpm=5, max_parallel=1)]))
         return refused, again
 
     refused, again = run(scenario())
@@ -157,7 +168,7 @@ def test_redis_failure_falls_back_to_memory_and_keeps_limiting(settings) -> None
     )
 
     async def scenario():
-        return [await store.admit(key_id=8, rpm=2, tpm=0, max_parallel=0, budget=None) for _ in range(3)]
+        return [await store.admit([_key(8, rpm=2)]) for _ in range(3)]
 
     results = run(scenario())
     assert [r.get("refused", "") for r in results] == ["", "", "requests"]
@@ -225,11 +236,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 def _admit(store: MemoryLimitStore, *, rpm: int = 0, tpm: int = 0, parallel: int = 0, budget=None) -> dict:
-    return run(store.admit(key_id=1, rpm=rpm, tpm=tpm, max_parallel=parallel, budget=budget))
+    return _levels(run(store.admit([_key(1, rpm=rpm, tpm=tpm, max_parallel=parallel, budget=budget)])))
 
 
 def _settle(store: MemoryLimitStore, *, tpm: int = 0, tokens: int = 0, release: bool = False, budget=None, cost=0.0):
-    run(store.settle(key_id=1, tpm=tpm, tokens=tokens, release_parallel=release, budget=budget, actual_cost=cost))
+    scope = _key(1, tpm=tpm, budget=budget, max_parallel=1 if release else 0)
+    run(store.settle([scope], tokens=tokens, actual_cost=cost))
 
 
 def test_the_memory_store_admits_while_a_whole_request_token_is_left(clock) -> None:
@@ -387,15 +399,17 @@ def test_cost_reservations_of_requests_in_flight_add_up(clock) -> None:
 
 def test_budgets_of_different_periods_are_counted_apart(clock) -> None:
     store = MemoryLimitStore()
-    run(store.seed_budget(1, "d20261122", 100, 0.0, 0))
+    run(store.seed_budget(_key(1, budget=_period("d20261122")), 100, 0.0))
     tomorrow = replace(_budget(limit_tokens=100, estimate=10), period_key="d20261123")
     assert "refused" not in _admit(store, budget=tomorrow)
-    assert run(store.budget_seeded(1, "d20261122")) and not run(store.budget_seeded(2, "d20261122"))
+    assert run(store.budget_seeded(_key(1, budget=_period("d20261122")))) and not run(
+        store.budget_seeded(_key(2, budget=_period("d20261122")))
+    )
 
 
 def test_seeding_an_already_counted_budget_keeps_its_count(clock) -> None:
     store = MemoryLimitStore()
     budget = _budget(limit_tokens=100, estimate=60)
     _admit(store, budget=budget)
-    run(store.seed_budget(1, "total", 0, 0.0, 0))
+    run(store.seed_budget(_key(1, budget=_budget()), 0, 0.0))
     assert _admit(store, budget=budget)["refused"] == "budget_tokens"

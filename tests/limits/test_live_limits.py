@@ -114,7 +114,8 @@ def test_an_exhausted_token_budget_is_insufficient_quota_and_not_retried(server)
         for _ in range(10):
             used += client.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=16).usage.total_tokens
     assert 0 < used <= 60
-    assert refused.value.code == "insufficient_quota"
+    assert refused.value.code == "key_budget_exceeded"
+    assert refused.value.type == "insufficient_quota"
     assert refused.value.response.headers["x-should-retry"] == "false"
     assert "resets at" in refused.value.message
 
@@ -138,7 +139,7 @@ def test_a_cost_budget_uses_the_price_table(server) -> None:
             admitted += 1
         except openai.RateLimitError as error:
             refused = error
-    assert refused is not None and refused.code == "insufficient_quota"
+    assert refused is not None and refused.code == "key_budget_exceeded"
     # The usage writer flushes in batches after the responses: wait for every admitted request's row.
     public_id = key[6:18]
     rows = wait_until(

@@ -81,7 +81,9 @@ def test_a_token_budget_holds_under_50_concurrent_requests(two_servers) -> None:
     assert ok and refused and len(ok) + len(refused) == 50
     # Each request reserved len(body)/4 + max_tokens (>= what it used): no overrun at all.
     assert used <= budget
-    assert all(body["error"]["code"] == "insufficient_quota" for body in refused), {b["error"]["code"] for b in refused}
+    assert all(body["error"]["code"] == "key_budget_exceeded" for body in refused), {
+        b["error"]["code"] for b in refused
+    }
     rows = _wait_for_usage(two_servers[0], key, count=50)
     assert sum(r["input_tokens"] + r["output_tokens"] for r in rows if r["status_code"] == 200) == used
 

@@ -260,14 +260,16 @@ usage_objects = st.fixed_dictionaries(
 ) | st.fixed_dictionaries({"input_tokens": st.integers(0, 10**6), "output_tokens": st.integers(0, 10**6)})
 payloads = st.one_of(
     st.builds(
-        lambda text: {"choices": [{"index": 0, "delta": {"content": text}}], "usage": None}, st.text(max_size=30)
+        lambda text: {"choices": [{"index": 0, "delta": {"content": text}}], "usage": None},
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
     ),
     st.builds(lambda usage: {"choices": [], "usage": usage}, usage_objects),
     st.builds(lambda usage: {"type": "message_delta", "usage": usage}, usage_objects),
     st.builds(lambda usage: {"type": "message_start", "message": {"usage": usage}}, usage_objects),
     st.builds(lambda usage: {"type": "response.completed", "response": {"usage": usage}}, usage_objects),
     st.just("[DONE]"),
-    st.text(st.characters(blacklist_characters="\r\n"), max_size=30),
+    # No lone surrogates: an upstream's stream is UTF-8, which cannot carry them.
+    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30),
 )
 
 

@@ -72,13 +72,14 @@ class KeygateServer:
 
     def make_keys(self, *specs: dict) -> list[str]:
         """Create several keys in one subprocess: each spec is keyword arguments of ``key_create``
-        (``owner`` as a username). Returns the plaintext keys in order."""
+        (``owner`` as a username, ``team`` as a team name). Returns the plaintext keys in order."""
         code = (
             "import json, sys\n"
             "from keys import services\n"
             "out = []\n"
             "for spec in json.loads(sys.stdin.read()):\n"
             "    if spec.get('owner'): spec['owner'] = services.get_user(spec['owner'])\n"
+            "    if spec.get('team'): spec['team'] = services.find_team(spec['team'])\n"
             "    out.append(services.key_create(**spec)[1])\n"
             "print(json.dumps(out))\n"
         )

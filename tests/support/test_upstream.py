@@ -27,7 +27,7 @@ import openai
 import pytest
 
 from gateway.providers import demo
-from tests.support.upstream import UpstreamServer
+from tests.support.upstream import ScriptedCall, UpstreamServer
 
 UPSTREAM_KEY = "sk-upstream-test"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -747,6 +747,41 @@ def test_the_demo_stream_paces_the_events_it_renders(
     names = [event.split(b"\n", 1)[0] for event in events]
     assert names == [event.split(b"\n", 1)[0] for event in demo.stream_events("messages", body)]
     assert time.monotonic() - started >= 0.01 * (len(events) - 1)
+
+
+def test_a_script_makes_the_upstream_call_exactly_its_tool_in_every_protocol(
+    upstream: UpstreamServer, oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    tools = [{"type": "function", "function": {"name": "first", "parameters": {}}}]
+    tools.append({"type": "function", "function": {"name": "run", "parameters": {"type": "object"}}})
+    upstream.script = lambda endpoint, body: ScriptedCall("run", {"cmd": "echo hi", "n": 2})
+    try:
+        chat = oai.chat.completions.create(model="m", messages=[{"role": "user", "content": "go"}], tools=tools)
+        with claude.messages.stream(
+            model="m",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "go"}],
+            tools=[{"name": "run", "input_schema": {"type": "object"}}],
+        ) as stream:
+            message = stream.get_final_message()
+    finally:
+        upstream.script = None
+
+    [call] = chat.choices[0].message.tool_calls
+    assert (call.function.name, json.loads(call.function.arguments)) == ("run", {"cmd": "echo hi", "n": 2})
+    [use] = [block for block in message.content if block.type == "tool_use"]
+    assert (use.name, use.input) == ("run", {"cmd": "echo hi", "n": 2})
+    assert upstream.requests[-1]["body"]["tools"][0]["name"] == "run", "the log keeps what the client sent"
+
+
+def test_without_a_script_call_the_demo_answers(upstream: UpstreamServer, oai: openai.OpenAI) -> None:
+    upstream.script = lambda endpoint, body: None
+    try:
+        chat = oai.chat.completions.create(model="m", messages=[{"role": "user", "content": "go"}])
+    finally:
+        upstream.script = None
+
+    assert chat.choices[0].message.content.startswith("Hello from Keygate")
 
 
 # ------------------------------------------------------------------ a forced fault

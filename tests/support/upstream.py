@@ -13,6 +13,12 @@ Two ways to run it:
 - as a process: ``python -m tests.support.upstream --port 0 --portfile /tmp/port``
   writes the bound port to the portfile once listening.
 
+A test may script tool calls: ``server.script = fn`` where ``fn(endpoint, body)`` returns a
+:class:`ScriptedCall` (the demo then calls exactly that tool, with exactly those arguments, in
+the request's own protocol, plain or streamed) or ``None`` (the demo answers as usual, and after
+a tool result that answer is "The tool answered: <result>"). Agents such as Claude Code and
+Codex offer dozens of tools; a script picks the one the test needs.
+
 Every request to ``/v1/...`` is recorded (method, path, lowercased headers, parsed
 JSON body, times, and for streams each chunk's send time and whether the client
 disconnected first). Records are read through ``server.requests`` / ``server.reset()``
@@ -35,6 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -111,6 +118,33 @@ _ANTHROPIC_ERROR_TYPES = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
+
+
+@dataclass(frozen=True)
+class ScriptedCall:
+    """The tool call a script makes the upstream answer with."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+#: ``script(endpoint, body)``: a tool call to answer with, or None for the demo's answer.
+Script = Callable[[str, dict[str, Any]], ScriptedCall | None]
+
+
+def _forcing(endpoint: str, body: dict[str, Any], call: ScriptedCall) -> dict[str, Any]:
+    """``body`` with the one tool the demo must call (its schema a ``const`` of the arguments, which
+    the demo's example value reproduces) and ``tool_choice`` naming it — the demo needs nothing else."""
+    schema = {"const": call.arguments}
+    if endpoint == "chat/completions":
+        tool: dict[str, Any] = {"type": "function", "function": {"name": call.name, "parameters": schema}}
+    elif endpoint == "messages":
+        tool = {"name": call.name, "input_schema": schema}
+    else:
+        tool = {"type": "function", "name": call.name, "parameters": schema}
+    return {**body, "tools": [tool], "tool_choice": {"name": call.name}}
+
+
 # How often a stalled handler checks whether its client is still there.
 _POLL_SECONDS = 0.02
 
@@ -218,6 +252,7 @@ class _Upstream:
         self.expect_key = expect_key
         self.log = log
         self.closing = asyncio.Event()
+        self.script: Script | None = None
         #: A fault model every request gets whatever model it asks for (None: as asked).
         self.fault: str | None = None
 
@@ -348,6 +383,8 @@ class _Upstream:
             delay = _number(body.get("mock_delay"), SLOW_STREAM_DELAY_SECONDS)
             return await self._send_events(request, record, events, delay, headers)
 
+        if self.script is not None and (call := self.script(endpoint, body)) is not None:
+            body = _forcing(endpoint, body, call)
         if is_stream:
             events = demo.stream_events(endpoint, body)
             return await self._send_events(request, record, events, demo.STREAM_DELAY_SECONDS, headers)
@@ -545,6 +582,15 @@ class UpstreamServer:
     @expect_key.setter
     def expect_key(self, value: str | None) -> None:
         self._upstream.expect_key = value
+
+    @property
+    def script(self) -> Script | None:
+        """The tool-call script (see the module docstring); ``None`` for the demo alone. Settable live."""
+        return self._upstream.script
+
+    @script.setter
+    def script(self, value: Script | None) -> None:
+        self._upstream.script = value
 
     @property
     def fault(self) -> str | None:

@@ -18,18 +18,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from keys import scan, services
+from keys.management.limitargs import add_limit_arguments, limits_from, limits_row
 from keys.models import APIKey
 
 VIA = "cli"
-LIMIT_OPTIONS = (
-    ("rpm", "rpm_limit"),
-    ("tpm", "tpm_limit"),
-    ("max_parallel", "max_parallel"),
-    ("budget_tokens", "budget_tokens"),
-    ("budget_usd", "budget_usd"),
-    ("budget_period", "budget_period"),
-    ("allowed_ips", "allowed_ips"),
-)
 
 
 def _parse_when(text: str) -> datetime:
@@ -65,15 +57,8 @@ def _row(key: APIKey) -> dict[str, Any]:
         "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
         "rotated_from": key.rotated_from.public_id if key.rotated_from_id else None,
         "description": key.description,
-        "limits": {
-            "rpm": key.rpm_limit,
-            "tpm": key.tpm_limit,
-            "max_parallel": key.max_parallel,
-            "budget_tokens": key.budget_tokens,
-            "budget_usd": str(key.budget_usd) if key.budget_usd is not None else None,
-            "budget_period": key.budget_period or None,
-            "allowed_ips": key.allowed_ips,
-        },
+        "team": key.team.name if key.team_id else None,
+        "limits": limits_row(key),
     }
 
 
@@ -92,13 +77,15 @@ class Command(BaseCommand):
             help="a key for the REST API (/api/v1/) that may manage keys but cannot call any model",
         )
         create.add_argument("--owner", help="username of the owner")
+        create.add_argument("--team", help="the team the key belongs to (name or id); its models bound the key's")
         create.add_argument("--description", default="")
         self._add_expiry(create)
-        self._add_limits(create)
+        add_limit_arguments(create)
 
         lst = sub.add_parser("list", help="list keys")
         lst.add_argument("--json", action="store_true", help="print JSON instead of a table")
         lst.add_argument("--owner", help="only this user's keys")
+        lst.add_argument("--team", help="only this team's keys")
         lst.add_argument("--all", action="store_true", help="include revoked and expired keys")
 
         show = sub.add_parser("show", help="show one key (never its secret)")
@@ -126,42 +113,13 @@ class Command(BaseCommand):
         update.add_argument("--description")
         update.add_argument("--no-expiry", action="store_true", help="remove the expiry")
         self._add_expiry(update)
-        self._add_limits(update)
+        add_limit_arguments(update)
 
     @staticmethod
     def _add_expiry(parser: ArgumentParser) -> None:
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--expires-in", help="e.g. 30d, 24h, 2w")
         group.add_argument("--expires-at", help="YYYY-MM-DD or an ISO datetime")
-
-    @staticmethod
-    def _add_limits(parser: ArgumentParser) -> None:
-        limits = parser.add_argument_group("limits (give 'none' to remove one)")
-        limits.add_argument("--rpm", metavar="N", help="requests per minute")
-        limits.add_argument("--tpm", metavar="N", help="tokens per minute")
-        limits.add_argument("--max-parallel", metavar="N", help="requests in flight at once")
-        limits.add_argument("--budget-tokens", metavar="N", help="tokens per budget period")
-        limits.add_argument("--budget-usd", metavar="X", help="US dollars per budget period (needs a price table)")
-        limits.add_argument("--budget-period", metavar="P", help="day, week, month or total")
-        limits.add_argument("--allowed-ips", metavar="CIDR,…", help="client networks allowed to use the key")
-
-    @staticmethod
-    def _limits(options: dict[str, Any]) -> dict[str, Any]:
-        """The limit options given, as key_create/key_update keyword arguments."""
-        limits: dict[str, Any] = {}
-        for option, field in LIMIT_OPTIONS:
-            text = options.get(option)
-            if text is None:
-                continue
-            if text.strip().lower() in ("none", ""):
-                limits[field] = [] if field == "allowed_ips" else ("" if field == "budget_period" else None)
-            elif field in ("budget_usd", "budget_period", "allowed_ips"):
-                limits[field] = text
-            elif text.strip().isdigit():
-                limits[field] = int(text)
-            else:
-                raise CommandError(f"--{option.replace('_', '-')} must be a positive whole number or 'none'")
-        return limits
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -182,24 +140,28 @@ class Command(BaseCommand):
         if not options["models"] and not options["management"]:
             raise CommandError('--models is required, e.g. --models "gpt-4o,claude-*" (or "*" for all)')
         owner = services.get_user(options["owner"]) if options["owner"] else None
+        team = services.find_team(options["team"]) if options["team"] else None
         _, expires_at = self._expiry(options)
         key, raw = services.key_create(
             name=options["name"],
             model_patterns=options["models"] or "",
             owner=owner,
+            team=team,
             expires_at=expires_at,
             description=options["description"],
             is_management=options["management"],
             via=VIA,
-            **self._limits(options),
+            **limits_from(options),
         )
         self._announce("Created", key)
         self.stdout.write(raw)
 
     def _list(self, options: dict[str, Any]) -> None:
-        keys = APIKey.objects.select_related("owner", "rotated_from").order_by("-created_at", "-id")
+        keys = APIKey.objects.select_related("owner", "team", "rotated_from").order_by("-created_at", "-id")
         if options["owner"]:
             keys = keys.filter(owner=services.get_user(options["owner"]))
+        if options["team"]:
+            keys = keys.filter(team=services.find_team(options["team"]))
         rows = [_row(k) for k in keys]
         if not options["all"]:
             rows = [r for r in rows if r["status"] not in ("revoked", "expired")]
@@ -280,7 +242,7 @@ class Command(BaseCommand):
             changes["expires_at"] = None
         elif has_expiry:
             changes["expires_at"] = expires_at
-        changes.update(self._limits(options))
+        changes.update(limits_from(options))
         if not changes:
             raise CommandError("nothing to update: give --name, --models, --description, an expiry or a limit option")
         key = services.key_update(key=key, via=VIA, **changes)

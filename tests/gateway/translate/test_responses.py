@@ -6,6 +6,8 @@ import pytest
 
 from gateway.translate import Protocol, TranslationError, translate_request, translate_response
 
+from .streams import chat_stream, translate_stream
+
 CHAT, MESSAGES, RESPONSES = Protocol.CHAT, Protocol.MESSAGES, Protocol.RESPONSES
 
 CODEX_LIKE = {
@@ -215,3 +217,116 @@ def test_a_chat_request_becomes_a_responses_request_that_stores_nothing():
     assert out["input"][0] == {"type": "message", "role": "system", "content": "S"}
     assert out["tools"] == [{"type": "function", "name": "f", "parameters": {}}]
     assert out["tool_choice"] == {"type": "function", "name": "f"}
+
+
+NAMESPACED = {
+    "model": "gpt-4o",
+    "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Spawn a helper."}]},
+        {
+            "type": "function_call",
+            "call_id": "call_1",
+            "namespace": "multi_agent_v1",
+            "name": "spawn_agent",
+            "arguments": "{}",
+        },
+        {"type": "function_call_output", "call_id": "call_1", "output": "agent-7"},
+    ],
+    "tools": [
+        {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+        {
+            "type": "namespace",
+            "name": "multi_agent_v1",
+            "description": "Sub-agents.",
+            "tools": [{"type": "function", "name": "spawn_agent", "parameters": {"type": "object"}}],
+        },
+    ],
+    "client_metadata": {"x-codex-installation-id": "abc"},
+}
+
+
+def test_namespace_tools_are_flattened_and_a_namespaced_call_keeps_its_namespace_in_chat():
+    body = translate_request(NAMESPACED, source=RESPONSES, target=CHAT)
+
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["exec_command", "multi_agent_v1--spawn_agent"]
+    assert body["messages"][1]["tool_calls"][0]["function"]["name"] == "multi_agent_v1--spawn_agent"
+    assert "client_metadata" not in body
+
+
+def test_a_flattened_namespace_tool_name_is_valid_for_anthropic():
+    body = translate_request(NAMESPACED, source=RESPONSES, target=MESSAGES)
+
+    assert [tool["name"] for tool in body["tools"]] == ["exec_command", "multi_agent_v1--spawn_agent"]
+
+
+def test_a_call_to_a_flattened_name_comes_back_with_its_namespace():
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_2",
+                            "type": "function",
+                            "function": {"name": "multi_agent_v1--spawn_agent", "arguments": "{}"},
+                        },
+                        {"id": "call_3", "type": "function", "function": {"name": "mcp__git__log", "arguments": "{}"}},
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
+
+    response = translate_response(completion, source=CHAT, target=RESPONSES, model="gpt-4o")
+
+    first, second = response["output"]
+    assert (first["namespace"], first["name"]) == ("multi_agent_v1", "spawn_agent")
+    assert second["name"] == "mcp__git__log" and "namespace" not in second
+
+
+def test_a_namespace_holding_a_built_in_tool_is_refused_naming_it():
+    body = {**NAMESPACED, "tools": [{"type": "namespace", "name": "n", "tools": [{"type": "web_search"}]}]}
+
+    with pytest.raises(TranslationError) as refused:
+        translate_request(body, source=RESPONSES, target=CHAT)
+
+    assert refused.value.param == "tools[0].tools[0].type"
+
+
+def test_a_streamed_call_to_a_flattened_name_comes_back_with_its_namespace():
+    completion = {
+        "id": "chatcmpl-2",
+        "model": "gpt-4o",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "call_4", "type": "function", "function": {"name": "ns--do_it", "arguments": '{"a": 1}'}}
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
+
+    events, _ = translate_stream(chat_stream(completion), CHAT, RESPONSES)
+
+    added = next(payload for name, payload in events if name == "response.output_item.added")
+    done = next(payload for name, payload in events if name == "response.output_item.done")
+    completed = next(payload for name, payload in events if name == "response.completed")
+    for item in (added["item"], done["item"], completed["response"]["output"][0]):
+        assert (item["namespace"], item["name"]) == ("ns", "do_it")
+    assert done["item"]["arguments"] == '{"a": 1}'

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0002_provider_audit'),
+        ('gateway', '0003_provider_kind_openai_chat'),
     ]
 
     operations = [

@@ -1,4 +1,4 @@
-"""Every write to the key store, and the one read the gateway uses.
+"""Every write to a key: create, rotate, revoke, pause, resume, update, replace.
 
 The dashboard, the admin, the REST API and the CLI all call these functions, so each change
 is validated the same way, writes exactly one :class:`~keys.models.KeyEvent`, and announces
@@ -7,16 +7,10 @@ itself through :data:`keys.signals.key_changed` (after commit) so caches drop th
 
 from __future__ import annotations
 
-import fnmatch
-import ipaddress
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
-from argon2 import PasswordHasher
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,224 +18,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from keys import costly, crypto, policy
-from keys.constants import MAX_NAME_LENGTH, MAX_PATTERNS, UPDATABLE_FIELDS, BudgetPeriod, KeyAction
-from keys.models import APIKey, KeyEvent
+from keys import crypto
+from keys.constants import UPDATABLE_FIELDS, KeyAction
+from keys.models import APIKey, KeyEvent, Team
+from keys.services.state import get_hasher
+from keys.services.validation import (
+    KeyAlreadyRevoked,
+    KeyServiceError,
+    check_within_team,
+    clean_expires_at,
+    clean_limits,
+    clean_model_patterns,
+    clean_name,
+)
 from keys.signals import key_changed
-
-PATTERN_RE = re.compile(r"^[A-Za-z0-9._:/@+*-]{1,128}$")
-DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "max_parallel", "budget_tokens")
-
-
-class KeyServiceError(Exception):
-    """A request the key store refuses: bad input or a lifecycle rule. The message is for people."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class KeyAlreadyRevoked(KeyServiceError):
-    """:func:`key_revoke` on a key that is revoked already (nothing was written)."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyState:
-    """What the gateway needs to know about a verified key; holds no secret."""
-
-    id: int
-    public_id: str
-    name: str
-    owner_id: int | None
-    owner_is_active: bool
-    model_patterns: tuple[str, ...]
-    is_management: bool
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    rpm_limit: int | None
-    tpm_limit: int | None
-    max_parallel: int | None
-    budget_tokens: int | None
-    budget_usd: Decimal | None
-    budget_period: str
-    allowed_ips: tuple[str, ...]
-    # An ownerless management key's minter (None: made by the CLI) and whether the minter may
-    # still act (active, and still holds keys.policy.MINTER_PERMISSION) when the state was read.
-    minted_by_id: int | None = None
-    minter_may_act: bool = True
-    paused_at: datetime | None = None
-
-    def inactive_reason(self, now: datetime) -> str | None:
-        """None when the key may be used now, else a short reason ('revoked', 'expired', …)."""
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.paused_at is not None:
-            return "paused"
-        if self.expires_at is not None and self.expires_at <= now:
-            return "expired"
-        if not self.owner_is_active:
-            return "owner_disabled"
-        if not self.minter_may_act:
-            return "minter_inactive"
-        return None
-
-    def allows_model(self, model: str) -> bool:
-        return model_allowed(self.model_patterns, model)
-
-    def ip_allowed(self, client_ip: str | None) -> bool:
-        """True when the key may be used from ``client_ip``: no allowed networks, or one holds it.
-
-        The one rule for every surface (the gateway and the management API). With allowed
-        networks set, an unknown or unparsable address is refused.
-        """
-        if not self.allowed_ips:
-            return True
-        if not client_ip:
-            return False
-        try:
-            address = ipaddress.ip_address(client_ip)
-        except ValueError:
-            return False
-        return any(address in _network(network) for network in self.allowed_ips)
-
-
-@lru_cache(maxsize=4096)
-def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(text, strict=False)
-
-
-# --- validation ---------------------------------------------------------------------------
-
-
-def model_allowed(patterns: tuple[str, ...] | list[str], model: str) -> bool:
-    """True when ``model`` matches one of ``patterns`` (``*`` is the only wildcard)."""
-    return any(p == model or ("*" in p and fnmatch.fnmatchcase(model, p)) for p in patterns)
-
-
-def clean_model_patterns(value: str | list[str] | tuple[str, ...]) -> list[str]:
-    """Normalise patterns given as a list or a comma-separated string; raise on a bad one."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    patterns: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise KeyServiceError(_("model patterns must be strings"), field="model_patterns")
-        pattern = item.strip()
-        if not pattern:
-            continue
-        if not PATTERN_RE.match(pattern):
-            raise KeyServiceError(
-                _("invalid model pattern %(pattern)r: use letters, digits, . _ - : / @ + and * as a wildcard")
-                % {"pattern": pattern},
-                field="model_patterns",
-            )
-        if pattern not in patterns:
-            patterns.append(pattern)
-    if not patterns:
-        raise KeyServiceError(
-            _("at least one model pattern is required (e.g. 'gpt-4o' or '*')"), field="model_patterns"
-        )
-    if len(patterns) > MAX_PATTERNS:
-        raise KeyServiceError(_("at most %(n)d model patterns") % {"n": MAX_PATTERNS}, field="model_patterns")
-    return patterns
-
-
-def clean_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise KeyServiceError(_("a name is required"), field="name")
-    name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise KeyServiceError(_("the name is longer than %(n)d characters") % {"n": MAX_NAME_LENGTH}, field="name")
-    if any(ord(c) < 32 for c in name):
-        raise KeyServiceError(_("the name contains control characters"), field="name")
-    return name
-
-
-def clean_expires_at(expires_at: datetime | None, *, now: datetime) -> datetime | None:
-    if expires_at is None:
-        return None
-    if timezone.is_naive(expires_at):
-        raise KeyServiceError(_("the expiry must carry a time zone"), field="expires_at")
-    if expires_at <= now:
-        raise KeyServiceError(_("the expiry is in the past"), field="expires_at")
-    return expires_at
-
-
-def clean_allowed_ips(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    if not value:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    networks = []
-    for item in items:
-        text = str(item).strip()
-        if not text:
-            continue
-        try:
-            networks.append(str(ipaddress.ip_network(text, strict=False)))
-        except ValueError:
-            raise KeyServiceError(
-                _("invalid IP network %(network)r (use CIDR, e.g. 10.0.0.0/8)") % {"network": text}, field="allowed_ips"
-            )
-    return networks
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse '90d', '24h', '30m', '45s', '2w' or 'now' into a timedelta."""
-    if text.strip().lower() in {"now", "0"}:
-        return timedelta(0)
-    match = DURATION_RE.match(text)
-    if not match:
-        raise KeyServiceError(_("invalid duration %(text)r: use e.g. 30m, 24h, 90d, 2w or now") % {"text": text})
-    return timedelta(**{_DURATION_UNITS[match[2]]: int(match[1])})
-
-
-def _clean_limits(fields: dict[str, Any]) -> dict[str, Any]:
-    cleaned: dict[str, Any] = {}
-    for name in LIMIT_FIELDS:
-        if name in fields:
-            value = fields[name]
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-                raise KeyServiceError(
-                    _("%(field)s must be a positive whole number or empty") % {"field": name}, field=name
-                )
-            cleaned[name] = value
-    if "budget_usd" in fields:
-        value = fields["budget_usd"]
-        if value is not None:
-            try:
-                value = Decimal(str(value))
-            except InvalidOperation:
-                raise KeyServiceError(_("budget_usd must be a number"), field="budget_usd")
-            if not value.is_finite() or value <= 0:
-                raise KeyServiceError(_("budget_usd must be a positive number"), field="budget_usd")
-        cleaned["budget_usd"] = value
-    if "budget_period" in fields:
-        value = fields["budget_period"] or ""
-        if value and value not in BudgetPeriod.values:
-            raise KeyServiceError(
-                _("budget_period must be one of %(choices)s") % {"choices": ", ".join(BudgetPeriod.values)},
-                field="budget_period",
-            )
-        cleaned["budget_period"] = value
-    if "allowed_ips" in fields:
-        cleaned["allowed_ips"] = clean_allowed_ips(fields["allowed_ips"])
-    return cleaned
-
-
-# --- hashing ------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4)
-def _hasher(time_cost: int, memory_cost_kib: int, parallelism: int) -> PasswordHasher:
-    return crypto.make_hasher(time_cost=time_cost, memory_cost_kib=memory_cost_kib, parallelism=parallelism)
-
-
-def get_hasher() -> PasswordHasher:
-    """The configured argon2id hasher (``settings.KEYGATE_ARGON2``)."""
-    params = settings.KEYGATE_ARGON2
-    return _hasher(params["time_cost"], params["memory_cost_kib"], params["parallelism"])
 
 
 def _new_key_fields() -> tuple[dict[str, str], str]:
@@ -253,9 +43,6 @@ def _new_key_fields() -> tuple[dict[str, str], str]:
         "last4": raw[-4:],
     }
     return fields, raw
-
-
-# --- writes -------------------------------------------------------------------------------
 
 
 def _record(
@@ -277,6 +64,7 @@ def key_create(
     name: str,
     model_patterns: str | list[str],
     owner: AbstractBaseUser | None = None,
+    team: Team | None = None,
     expires_at: datetime | None = None,
     description: str = "",
     metadata: dict[str, Any] | None = None,
@@ -293,6 +81,10 @@ def key_create(
     key minting another passes its own minter), else ``actor`` when that is a signed-in user;
     neither (the CLI) leaves it empty. Whether the caller may create it is keys.policy's question,
     asked by the surface.
+
+    A key in ``team`` may only narrow the team's models: a pattern outside them raises
+    :class:`OutsideTeam`. A management key in ``team`` is scoped to it: it manages that team's
+    keys and nothing else (keys.policy.TeamKeyUser).
     """
     unknown = set(limits) - UPDATABLE_FIELDS
     if unknown:
@@ -300,16 +92,20 @@ def key_create(
     now = timezone.now()
     if metadata is not None and not isinstance(metadata, dict):
         raise KeyServiceError(_("metadata must be an object"), field="metadata")
+    patterns = clean_model_patterns(model_patterns) if not is_management else []
+    if team is not None:
+        check_within_team(patterns, team.model_patterns, team.name)
     values = {
         "name": clean_name(name),
-        "model_patterns": clean_model_patterns(model_patterns) if not is_management else [],
+        "model_patterns": patterns,
         "owner": owner,
+        "team": team,
         "expires_at": clean_expires_at(expires_at, now=now),
         "description": description or "",
         "metadata": metadata or {},
         "is_management": is_management,
         "minted_by": _minter(owner, minted_by, actor),
-        **_clean_limits(limits),
+        **clean_limits(limits),
     }
     for _attempt in range(3):
         fields, raw = _new_key_fields()
@@ -368,6 +164,7 @@ def key_rotate(
             name=old.name,
             description=old.description,
             owner=old.owner,
+            team_id=old.team_id,
             minted_by_id=old.minted_by_id,
             model_patterns=old.model_patterns,
             metadata=old.metadata,
@@ -375,7 +172,7 @@ def key_rotate(
             created_at=now,
             expires_at=now + lifetime if lifetime else None,
             rotated_from=old,
-            **{name: getattr(old, name) for name in (*LIMIT_FIELDS, "budget_usd", "budget_period", "allowed_ips")},
+            **{**old.limits.as_dict(), "allowed_ips": list(old.allowed_ips)},
             **fields,
         )
         _record(
@@ -497,13 +294,15 @@ def key_update(
         cleaned["metadata"] = changes["metadata"]
     if "expires_at" in changes:
         cleaned["expires_at"] = clean_expires_at(changes["expires_at"], now=now)
-    cleaned.update(_clean_limits(changes))
+    cleaned.update(clean_limits(changes))
     with transaction.atomic():
-        locked = APIKey.objects.select_for_update().get(pk=key.pk)
+        locked = APIKey.objects.select_for_update().select_related("team").get(pk=key.pk)
         if locked.is_revoked:
             raise KeyServiceError(_("key %(id)s is revoked and cannot be changed") % {"id": locked.public_id})
         if locked.is_management and "model_patterns" in cleaned:
             raise KeyServiceError(_("management keys cannot call models"), field="model_patterns")
+        if locked.team_id is not None and "model_patterns" in cleaned:
+            check_within_team(cleaned["model_patterns"], locked.team.model_patterns, locked.team.name)
         changed = {name: value for name, value in cleaned.items() if getattr(locked, name) != value}
         if not changed:
             return locked
@@ -542,21 +341,19 @@ def key_replace(
             name=old.name,
             description=old.description,
             owner=old.owner,
+            team_id=old.team_id,
             model_patterns=old.model_patterns,
             metadata=old.metadata,
             is_management=old.is_management,
             created_at=now,
             expires_at=now + lifetime if lifetime else None,
             rotated_from=old,
-            **{name: getattr(old, name) for name in (*LIMIT_FIELDS, "budget_usd", "budget_period", "allowed_ips")},
+            **{**old.limits.as_dict(), "allowed_ips": list(old.allowed_ips)},
             **fields,
         )
         _record(old, KeyAction.REPLACED, actor=actor, via=via, ip=ip, successor=new.public_id)
         _record(new, KeyAction.CREATED, actor=actor, via=via, ip=ip, rotated_from=old.public_id, name=new.name)
     return new, raw
-
-
-# --- reads --------------------------------------------------------------------------------
 
 
 def find_key(identifier: str) -> APIKey:
@@ -576,70 +373,6 @@ def find_key(identifier: str) -> APIKey:
     if key is None:
         raise KeyServiceError(_("no key matches %(id)r") % {"id": identifier})
     return key
-
-
-def _state(key: APIKey) -> KeyState:
-    return KeyState(
-        id=key.pk,
-        public_id=key.public_id,
-        name=key.name,
-        owner_id=key.owner_id,
-        owner_is_active=key.owner is None or key.owner.is_active,
-        model_patterns=tuple(key.model_patterns),
-        is_management=key.is_management,
-        expires_at=key.expires_at,
-        revoked_at=key.revoked_at,
-        rpm_limit=key.rpm_limit,
-        tpm_limit=key.tpm_limit,
-        max_parallel=key.max_parallel,
-        budget_tokens=key.budget_tokens,
-        budget_usd=key.budget_usd,
-        budget_period=key.budget_period,
-        allowed_ips=tuple(key.allowed_ips),
-        minted_by_id=key.minted_by_id,
-        minter_may_act=_minter_may_act(key),
-        paused_at=key.paused_at,
-    )
-
-
-def _minter_may_act(key: APIKey) -> bool:
-    """The minter rule (keys.policy): only ownerless management keys answer to their minter."""
-    if not key.is_management or key.owner_id is not None or key.minted_by_id is None:
-        return True
-    return policy.minter_may_act(key.minted_by)
-
-
-def get_key_state(key_id: int) -> KeyState | None:
-    """The current state of an already-verified key (one query, no argon2)."""
-    key = APIKey.objects.filter(pk=key_id).select_related("owner", "minted_by").first()
-    return _state(key) if key else None
-
-
-def verify_key(raw: str) -> KeyState | None:
-    """Authenticate a presented key. ``None`` unless it is a well-formed key whose hash matches.
-
-    Order: format and checksum (no I/O), one indexed lookup by public id, one argon2id verify.
-    The verify costs what ``settings.KEYGATE_ARGON2`` says (OWASP minimum by default: ~25-40 ms
-    and 19 MiB on a 2-core machine) and runs in a slot of the process's argon2 limiter
-    (:mod:`keys.costly`): this blocks while the line is short and raises
-    :class:`~keys.costly.Argon2Busy` when it is full. Callers on a hot path must cache the
-    result, count the attempt before calling, and run this in a worker thread. The returned
-    state may be revoked or expired: check ``inactive_reason``.
-    """
-    parsed = crypto.parse_key(raw, settings.KEYGATE_KEY_PREFIX)
-    if parsed is None:
-        return None
-    key = APIKey.objects.filter(public_id=parsed.public_id).select_related("owner", "minted_by").first()
-    if key is None:
-        return None
-    hasher = get_hasher()
-    with costly.argon2_limiter().slot(hasher.memory_cost):
-        if not crypto.verify_key_hash(hasher, key.key_hash, raw):
-            return None
-        rehash = crypto.hash_key(hasher, raw) if hasher.check_needs_rehash(key.key_hash) else None
-    if rehash is not None:
-        APIKey.objects.filter(pk=key.pk).update(key_hash=rehash)
-    return _state(key)
 
 
 def get_user(username: str) -> AbstractBaseUser:
