@@ -152,7 +152,8 @@ class BreakerBoard:
         if breaker is None:
             return 0, 0
         since = self.clock() - self.policy.window
-        recent = [failed for at, failed in breaker.recent if at > since]
+        # tuple() copies in one step: the admin reads this from another thread than the loop's.
+        recent = [failed for at, failed in tuple(breaker.recent) if at > since]
         return sum(recent), len(recent)
 
     def cooldown_remaining(self, key: str) -> float:

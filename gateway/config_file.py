@@ -23,6 +23,7 @@ allow-list of :func:`gateway.models.credential_env_refusal`), never written in t
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 import yaml
 from django import forms
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from gateway.models import (
     DEFAULT_RETRY_ON,
@@ -405,9 +406,9 @@ def apply_configured() -> bool:
 
     path = settings.KEYGATE_CONFIG
     config = load(path) if path else Config()
-    for _attempt in range(3):
+    for attempt in range(5):
         try:
             return apply(config, path or "<none>")
-        except IntegrityError:
-            continue
+        except (IntegrityError, OperationalError):  # a unique name taken, or SQLite busy: look again
+            time.sleep(0.1 * (attempt + 1))
     return apply(config, path or "<none>")
