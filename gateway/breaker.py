@@ -20,11 +20,18 @@ on top through :attr:`BreakerBoard.on_transition` and :meth:`BreakerBoard.apply_
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from django.dispatch import Signal
+
+log = logging.getLogger("keygate.gateway")
 
 
 class State(StrEnum):
@@ -63,6 +70,15 @@ class Breaker:
 #: this process makes itself (not after one applied from another process).
 Transition = Callable[[str, State, float, str], None]
 
+#: ``on_outage(key, down, last_error)``: an outage begins (closed → open) or ends (a probe closed
+#: the breaker). Re-opening after a failed probe is the same outage, so it is not announced again.
+Outage = Callable[[str, bool, str], None]
+
+#: Sent (from a worker thread, never the event loop) when a deployment's outage begins or ends:
+#: ``deployment`` (the breaker key, ``provider:model``), ``down`` and ``error``. notify/ turns it
+#: into an operator notice; keeping the gateway unaware of who listens.
+breaker_changed = Signal()
+
 
 class BreakerBoard:
     """Every deployment's breaker in this process. ``clock`` is monotonic seconds (a fake one in
@@ -73,6 +89,7 @@ class BreakerBoard:
         self.clock = clock
         self.breakers: dict[str, Breaker] = {}
         self.on_transition: list[Transition] = []
+        self.on_outage: list[Outage] = []
 
     def get(self, key: str) -> Breaker:
         breaker = self.breakers.get(key)
@@ -186,10 +203,51 @@ class BreakerBoard:
         self._move(breaker, State.OPEN)
 
     def _move(self, breaker: Breaker, state: State) -> None:
-        breaker.state = state
+        previous, breaker.state = breaker.state, state
         remaining = max(0.0, breaker.cooldown_until - self.clock()) if state is State.OPEN else 0.0
         for listener in self.on_transition:
             listener(breaker.key, state, remaining, breaker.last_error)
+        if (previous is State.CLOSED) != (state is State.CLOSED):  # closed → open, or half-open → closed
+            for announce in self.on_outage:
+                announce(breaker.key, state is not State.CLOSED, breaker.last_error)
+
+
+def announce_outages(board: BreakerBoard, submit: Callable[..., Any] | None = None) -> None:
+    """Send :data:`breaker_changed` for ``board``'s outages, off the event loop (one worker
+    thread: receivers write to the database). ``submit`` runs a callable; tests pass one that
+    runs it at once."""
+    if submit is None:
+        submit = _submit_news
+
+    def announce(key: str, down: bool, error: str) -> None:
+        submit(_send_news, key, down, error)
+
+    board.on_outage.append(announce)
+
+
+@functools.cache
+def _news_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="keygate-breaker-news")
+
+
+def _submit_news(fn: Callable[..., None], *args: Any) -> None:
+    _news_thread().submit(_with_fresh_connection, fn, *args)
+
+
+def _with_fresh_connection(fn: Callable[..., None], *args: Any) -> None:
+    from django.db import close_old_connections  # a long-lived thread: drop a connection gone stale
+
+    close_old_connections()
+    try:
+        fn(*args)
+    finally:
+        close_old_connections()
+
+
+def _send_news(key: str, down: bool, error: str) -> None:
+    for _receiver, outcome in breaker_changed.send_robust(sender=BreakerBoard, deployment=key, down=down, error=error):
+        if isinstance(outcome, Exception):
+            log.error("announcing the breaker of %s failed: %s", key, outcome)
 
 
 @functools.cache
@@ -210,4 +268,5 @@ def process_board() -> BreakerBoard:
         metrics.child(metrics.BREAKER_TRANSITIONS, key, state.value).inc()
 
     board.on_transition.append(count)
+    announce_outages(board)
     return board

@@ -131,6 +131,14 @@ def _language(user: Any) -> str:
     return pref or settings.LANGUAGE_CODE
 
 
+def _link(event: Event, key: dict[str, Any]) -> str:
+    if key.get("id"):
+        return reverse("keys:detail", args=[key["id"]])
+    if event.kind.startswith("provider."):
+        return reverse("admin:gateway_provider_changelist")  # each deployment's breaker and last error
+    return "/"
+
+
 def render_email(event: Event, user: Any) -> tuple[str, str, str]:
     """``(subject, text, html)`` for ``user``, in their language."""
     from sso.urls_public import public_url
@@ -143,7 +151,7 @@ def render_email(event: Event, user: Any) -> tuple[str, str, str]:
         "user": user,
         "kind": event.kind,
         "preferences": public_url(reverse("notify:preferences")),
-        "link": public_url(reverse("keys:detail", args=[key["id"]]) if key.get("id") else "/"),
+        "link": public_url(_link(event, key)),
     }
     with translation.override(_language(user)):
         subject = render_to_string("notify/email_subject.txt", context).strip()

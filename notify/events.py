@@ -72,10 +72,23 @@ def _from_key_event(sender: Any, instance: KeyEvent, created: bool = False, **kw
     Event.objects.create(kind=kind, key=instance.key, data={**key_data(instance.key), **extra})
 
 
+def _from_breaker(sender: Any, deployment: str, down: bool, error: str = "", **kwargs: Any) -> None:
+    """:data:`gateway.breaker.breaker_changed`: an upstream deployment's outage began or ended
+    (sent from the gateway's news thread, so a database write is fine here)."""
+    provider, _, model = deployment.partition(":")
+    Event.objects.create(
+        kind=Kind.PROVIDER_DOWN if down else Kind.PROVIDER_UP,
+        data={"deployment": {"key": deployment, "provider": provider, "model": model}, "error": error[:500]},
+    )
+
+
 def connect() -> None:
     from django.db.models.signals import post_save
 
+    from gateway.breaker import breaker_changed
+
     post_save.connect(_from_key_event, sender=KeyEvent, dispatch_uid="notify-from-key-event")
+    breaker_changed.connect(_from_breaker, dispatch_uid="notify-from-breaker")
 
 
 def record_once(*, dedupe_key: str, kind: str, key: APIKey | None, data: dict[str, Any], silent: bool = False) -> bool:

@@ -26,6 +26,8 @@ class Kind(models.TextChoices):
     BUDGET_SPENT = "key.budget_100", _("budget spent")
     TEAM_BUDGET_WARNING = "team.budget_80", _("team budget 80 percent spent")
     TEAM_BUDGET_SPENT = "team.budget_100", _("team budget spent")
+    PROVIDER_DOWN = "provider.breaker_opened", _("upstream failing: circuit breaker opened")
+    PROVIDER_UP = "provider.breaker_closed", _("upstream recovered: circuit breaker closed")
 
 
 def new_message_id() -> str:

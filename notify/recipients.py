@@ -1,7 +1,7 @@
 """Who hears about an event: people by email, endpoints by webhook.
 
 People: the key's owner (for an ownerless key, the user who minted it) and the admins of the
-key's team — active, with an email address, and not having muted that kind
+key's team; for an upstream's outage (``provider.*``), the operators who may change providers — active, with an email address, and not having muted that kind
 (:class:`notify.models.Preference`). A team's budget events go to the team's admins. (Where the
 key store has no teams, :func:`team_admins` finds nobody.)
 
@@ -30,9 +30,27 @@ def team_admins(team_id: int | None) -> list[Any]:
     return [m.user for m in membership_model.objects.select_related("user").filter(team_id=team_id, role="admin")]
 
 
+def provider_operators() -> list[Any]:
+    """The operators who run the upstreams: superusers and whoever may change providers."""
+    from django.contrib.auth import get_user_model
+
+    may_change = {"permissions__codename": "change_provider", "permissions__content_type__app_label": "gateway"}
+    return list(
+        get_user_model()
+        .objects.filter(
+            Q(is_superuser=True)
+            | Q(**{f"user_{name}": value for name, value in may_change.items()})
+            | Q(**{f"groups__{name}": value for name, value in may_change.items()})
+        )
+        .distinct()
+    )
+
+
 def people(event: Event) -> list[Any]:
     key = event.key
-    if key is not None:
+    if event.kind.startswith("provider."):
+        candidates = provider_operators()
+    elif key is not None:
         candidates = [key.owner if key.owner_id else key.minted_by, *team_admins(_team_id(event))]
     else:
         candidates = team_admins(_team_id(event))
