@@ -39,13 +39,16 @@ def board() -> tuple[BreakerBoard, Clock]:
 
 @pytest.fixture
 def smtp() -> Iterator[SMTPServer]:
-    with SMTPServer() as server, override_settings(
-        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=server.port,
-        EMAIL_USE_TLS=False,
-        EMAIL_USE_SSL=False,
-        KEYGATE_PUBLIC_URL="https://keys.example.com",
+    with (
+        SMTPServer() as server,
+        override_settings(
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=server.port,
+            EMAIL_USE_TLS=False,
+            EMAIL_USE_SSL=False,
+            KEYGATE_PUBLIC_URL="https://keys.example.com",
+        ),
     ):
         yield server
 
