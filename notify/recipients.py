@@ -2,8 +2,9 @@
 
 People: the key's owner (for an ownerless key, the user who minted it) and the admins of the
 key's team; for an upstream's outage (``provider.*``), the operators who may change providers —
-active, with an email address, and not having muted that kind (:class:`notify.models.Preference`). A team's budget events go to the team's admins. (Where the
-key store has no teams, :func:`team_admins` finds nobody.)
+active, with an email address, and not having muted that kind (:class:`notify.models.Preference`).
+A team's budget events go to the team's admins. (Where the key store has no teams,
+:func:`team_admins` finds nobody.)
 
 Endpoints: every active global endpoint (no owner), the key owner's and the team admins' own
 endpoints, for the kinds they subscribed to.
