@@ -111,3 +111,26 @@ def _cell(value: Any) -> str:
     text = f"{value:.8f}" if isinstance(value, Decimal) else str(value)
     # A cell a spreadsheet would run as a formula (CSV injection) is quoted as text.
     return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+def chart(rows: Iterable[dict[str, Any]], period: Period, labels: dict[str, str]) -> dict[str, Any]:
+    """The dashboard chart's input (static/keygate/chart.js) from report rows: every day of the
+    period, and per model one series of requests and one of tokens (zeros on quiet days)."""
+    days = period.days
+    index = {day: n for n, day in enumerate(days)}
+    requests: dict[str, list[int]] = {}
+    tokens: dict[str, list[int]] = {}
+    for row in rows:
+        position = index.get(row["date"])
+        if position is None:
+            continue
+        model = row["model"] or "-"
+        requests.setdefault(model, [0] * len(days))[position] += row["requests"]
+        tokens.setdefault(model, [0] * len(days))[position] += row["input_tokens"] + row["output_tokens"]
+    return {
+        "days": [day.isoformat() for day in days],
+        "models": sorted(requests),
+        "requests": requests,
+        "tokens": tokens,
+        "labels": labels,
+    }

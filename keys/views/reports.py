@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from keys import reports
@@ -14,6 +15,16 @@ from keys.selectors import visible_teams
 from keys.usage import Period
 
 PERIODS = (7, 30, 90)
+
+
+def chart_labels() -> dict[str, str]:
+    return {
+        "requests": _("Requests per day"),
+        "tokens": _("Tokens per day"),
+        "empty": _("No requests in this period."),
+    }
+
+
 DEFAULT_DAYS = 30
 
 
@@ -55,6 +66,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
             "top": reports.top_spenders(rows),
             "rows": rows,
             "query": query,
+            "chart": reports.chart(rows, period, chart_labels()),
         },
     )
 

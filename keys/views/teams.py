@@ -24,6 +24,7 @@ from keys.models import KeyEvent, Team
 from keys.selectors import visible_keys, visible_teams
 from keys.usage import Period
 from keys.views.common import VIA, client_ip
+from keys.views.reports import chart_labels
 
 
 def get_team_or_404(request: HttpRequest, team_id: int, *, to_manage: bool = False) -> Team:
@@ -90,6 +91,7 @@ def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
             "usage_totals": reports.totals(rows),
             "usage_by_key": reports.grouped(rows, "key_name"),
             "usage_by_model": reports.grouped(rows, "model"),
+            "chart": reports.chart(rows, Period.last_days(days), chart_labels()),
             "now": timezone.now(),
         },
     )

@@ -69,7 +69,9 @@ def test_a_team_admin_creates_a_team_key_and_a_viewer_sees_it_masked_without_rev
         sign_in(carol, server, "carol")
         carol.goto(f"{server.url}/teams/")
         carol.get_by_role("link", name="search").click()
-        row = carol.get_by_role("row", name=re.compile("search-indexer"))
+        row = carol.locator("section[aria-labelledby=team-keys-title]").get_by_role(
+            "row", name=re.compile("search-indexer")
+        )
         expect(row).to_be_visible()
         masked = row.locator("code.masked").inner_text()
         assert masked.startswith("sk-kg-") and "…" in masked and raw not in carol.content()

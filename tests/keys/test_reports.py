@@ -86,3 +86,13 @@ def test_the_api_filters_usage_by_team(traffic) -> None:
     api = client(traffic["operator"]).get(f"/api/v1/usage/?team={team_id}").json()
     assert {r["team"] for r in api["rows"]} == {"search"}
     assert client(traffic["dave"]).get(f"/api/v1/usage/?team={team_id}").status_code == 404
+
+
+def test_the_usage_page_and_a_team_page_chart_requests_and_tokens_per_day_by_model(traffic) -> None:
+    import json
+
+    for url in ("/usage/?days=7", f"/teams/{services.find_team('search').pk}/?days=7"):
+        page = client(traffic["operator"]).get(url).content.decode()
+        data = json.loads(page.split('<script id="usage-data" type="application/json">')[1].split("</script>")[0])
+        assert len(data["days"]) == 7 and "gpt-4o" in data["models"]
+        assert data["requests"]["gpt-4o"][-1] == 2 and 'data-series="tokens"' in page
