@@ -173,7 +173,11 @@ def test_a_burst_from_150_addresses_is_bounded_by_the_limiter_and_a_warm_key_sta
         f"p99 {p99:.1f} ms, max {during[-1]:.1f} ms, statuses {sorted({s for _, s in latencies})}"
     )
     assert {status for _, status in latencies} == {200}
-    assert p99 <= 50
+    # Queued behind argon2 (the bug of issue #10) a warm request waited seconds (3.2-6.5 s). The
+    # 50 ms target is a figure, printed above and measured by bench/auth_bench.py on a quiet
+    # machine; here the bound only has to tell "never behind the queue" from "behind it", on a
+    # 2-core machine that may be running other suites (p99 133 ms seen under a load of 6).
+    assert p99 <= 1000
     assert set(statuses) <= {401, 429, 503}
     assert statuses.count(401) <= runs  # every 401 here is a verification that was allowed to run
 
