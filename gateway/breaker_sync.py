@@ -48,6 +48,7 @@ class BreakerSync:
         self.channel, self.hash, self.probe_prefix = _names()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listener: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self.board.on_transition.append(self._on_transition)
@@ -58,15 +59,19 @@ class BreakerSync:
         with contextlib.suppress(ValueError):
             self.board.on_transition.remove(self._on_transition)
         self.router.claim_probe = None
+        self._stopping = True
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # redis' pubsub can swallow a cancel that lands mid-read; never hang a shutdown on it.
+            await asyncio.wait({self._listener}, timeout=2.0)
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
-                await task
-        await self.client.aclose()
-        await self.subscriber.aclose()
+                async with asyncio.timeout(2.0):
+                    await task
+        for connection in (self.client, self.subscriber):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await connection.aclose()
 
     async def claim_probe(self, key: str) -> bool:
         """True when this process may send the one probe of ``key``'s half-open breaker."""
@@ -109,7 +114,7 @@ class BreakerSync:
 
     async def _listen(self) -> None:
         delay = 0.5
-        while True:
+        while not self._stopping:
             try:
                 async with self.subscriber.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -55,7 +55,8 @@ def usage_rows(user: Any, period: Period, *, team: Team | None = None) -> list[d
             output_tokens=Coalesce(Sum("output_tokens"), 0),
             cost_usd=Coalesce(Sum("cost_usd"), Decimal(0)),
         )
-        .order_by("day", "key__team__name", "key__name", "key__public_id", "model")
+        # Personal keys (no team) first on every database: PostgreSQL puts NULLs last by default.
+        .order_by("day", F("key__team__name").asc(nulls_first=True), "key__name", "key__public_id", "model")
     )
     return [
         {

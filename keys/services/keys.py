@@ -296,7 +296,7 @@ def key_update(
         cleaned["expires_at"] = clean_expires_at(changes["expires_at"], now=now)
     cleaned.update(clean_limits(changes))
     with transaction.atomic():
-        locked = APIKey.objects.select_for_update().select_related("team").get(pk=key.pk)
+        locked = APIKey.objects.select_for_update(of=("self",)).select_related("team").get(pk=key.pk)
         if locked.is_revoked:
             raise KeyServiceError(_("key %(id)s is revoked and cannot be changed") % {"id": locked.public_id})
         if locked.is_management and "model_patterns" in cleaned:
