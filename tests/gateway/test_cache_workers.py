@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ class PeakStore(FakeStore):
     """A FakeStore that records how many verify()/load_state() calls run at once.
 
     Each call waits (up to 5 s) until ``expected`` calls have been inside together, so the
-    peak reaches the pool's size whatever the machine's load, and never exceeds it.
+    peak reaches the pool's size whatever the machine's load; a pool can never exceed it.
     """
 
     def __init__(self, expected: int) -> None:
@@ -36,14 +37,18 @@ class PeakStore(FakeStore):
         self.expected = expected
         self.active = 0
         self.peak = 0
+        self.threads: set[str] = set()
         self._inside = threading.Condition()
 
     def _enter(self) -> None:
         with self._inside:
             self.active += 1
+            self.threads.add(threading.current_thread().name)
             self.peak = max(self.peak, self.active)
             self._inside.notify_all()
             self._inside.wait_for(lambda: self.peak >= self.expected, timeout=5)
+        time.sleep(0.02)  # stay a moment: a pool one thread too large would show it (never a false failure)
+        with self._inside:
             self.active -= 1
 
     def verify(self, raw: str) -> KeyState | None:
@@ -94,24 +99,26 @@ def test_at_most_four_verifications_run_at_once_by_default() -> None:
 
     _run(cache, lambda: asyncio.gather(*(cache.authenticate(raw) for raw in raws)))
 
-    assert store.peak == 4 and store.verify_calls == 8
+    assert store.peak == 4 and len(store.threads) == 4 and store.verify_calls == 8
 
 
 def test_at_most_two_state_reads_run_at_once_by_default() -> None:
     store, clock = PeakStore(expected=1), Clock()
     raws = [store.add(n) for n in range(1, 5)]
     cache = _default_cache(store, clock=clock)
+    verifiers: set[str] = set()
 
     async def scenario() -> None:
         for raw in raws:
             await cache.authenticate(raw)
+        verifiers.update(store.threads)
         store.expected, store.peak = 2, 0
         clock.now += 60  # every state is past its TTL: each request waits for a read
         await asyncio.gather(*(cache.authenticate(raw) for raw in raws))
 
     _run(cache, scenario)
 
-    assert store.peak == 2 and store.load_calls == 4
+    assert store.peak == 2 and len(store.threads - verifiers) == 2 and store.load_calls == 4
 
 
 def _finished_threads(prefix: str) -> None:
