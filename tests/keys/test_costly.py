@@ -495,3 +495,16 @@ def test_the_guard_passes_on_how_long_an_address_must_wait() -> None:
         guard.reserve("198.51.100.7", "AbCdEfGh1234")
 
     assert refused.value.wait == 12.5
+
+
+def test_the_guard_passes_on_how_long_a_public_id_must_wait() -> None:
+    class Refusing(CountingCounter):
+        def take(self, name: str) -> float:
+            return 42.0
+
+    guard = AttemptGuard(CountingCounter(5), Refusing(0))
+
+    with pytest.raises(AttemptsExceeded) as refused:
+        guard.reserve("198.51.100.7", "AbCdEfGh1234")
+
+    assert refused.value.wait == 42.0
