@@ -342,3 +342,169 @@ def test_the_guard_without_an_address_counts_only_the_public_id() -> None:
     guard.release(None, "AbCdEfGh1234")
 
     assert per_address.counts == {} and per_key.counts == {"AbCdEfGh1234": 0}
+
+
+# --- exact figures: what a refused caller is told, what the bench reads, what the cache holds ----
+
+
+def test_two_jobs_that_fill_the_memory_budget_exactly_run_side_by_side() -> None:
+    limiter = _limiter(max_concurrent=2, memory_kib=200 * MIB, max_queued=0)
+
+    with limiter.slot(100 * MIB), limiter.slot(100 * MIB):
+        assert (limiter.running, limiter.memory_used_kib) == (2, 200 * MIB)
+
+
+def test_a_refusal_from_a_full_line_says_retry_after_the_limiters_figure() -> None:
+    default = _limiter(max_concurrent=1, max_queued=0)
+    told = _limiter(max_concurrent=1, max_queued=0, retry_after=4.0)
+
+    with default.slot(MIB), told.slot(MIB):
+        with pytest.raises(Argon2Busy) as by_default:
+            default.acquire(MIB)
+        with pytest.raises(Argon2Busy) as by_setting:
+            told.acquire(MIB)
+
+    assert by_default.value.retry_after == 1.0 and by_setting.value.retry_after == 4.0
+    assert Argon2Busy().retry_after == 1.0  # what the gateway's full verification line says
+
+
+def test_a_refusal_after_waiting_in_line_says_retry_after_the_limiters_figure() -> None:
+    limiter = _limiter(max_concurrent=1, max_queued=1, max_wait=0.01, retry_after=3.0)
+
+    with limiter.slot(MIB), pytest.raises(Argon2Busy) as refused:
+        limiter.acquire(MIB)
+
+    assert refused.value.retry_after == 3.0
+
+
+def test_the_limiter_counts_runs_waits_and_refusals_for_the_bench() -> None:
+    limiter = _limiter(max_concurrent=1, max_queued=1, max_wait=0.01)
+    for _ in range(3):
+        with limiter.slot(MIB):
+            pass
+    with limiter.slot(MIB):
+        with pytest.raises(Argon2Busy):  # waited in line, gave up
+            limiter.acquire(MIB)
+        with pytest.raises(Argon2Busy):  # waited in line, gave up
+            limiter.acquire(MIB)
+    holder = Holder(limiter)
+    _until(lambda: limiter.running == 1)
+    queued = Holder(limiter)
+    _until(lambda: limiter.queued == 1)
+    with pytest.raises(Argon2Busy):  # the line is full: refused at once
+        limiter.acquire(MIB)
+    holder.release()
+    queued.release()
+
+    assert (limiter.stats.runs, limiter.stats.waited, limiter.stats.refused) == (6, 3, 3)
+
+
+def test_a_limiter_without_a_slot_says_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match=r"^max_concurrent must be at least 1$"):
+        Argon2Limiter(max_concurrent=0, memory_kib=1, max_queued=0, max_wait=0)
+
+
+class RecordingCache:
+    """A cache with Django's add/incr/decr contract that records every add; ``incr`` can fail once."""
+
+    def __init__(self, *, expire_before_incr: bool = False) -> None:
+        self.values: dict[str, int] = {}
+        self.adds: list[tuple[Any, Any, Any]] = []
+        self.expire_before_incr = expire_before_incr
+
+    def add(self, key: Any, value: Any = None, timeout: Any = "default") -> bool:
+        self.adds.append((key, value, timeout))
+        if key in self.values:
+            return False
+        self.values[key] = value
+        return True
+
+    def incr(self, key: str) -> int:
+        if self.expire_before_incr:
+            self.expire_before_incr = False
+            del self.values[key]
+            raise ValueError(f"Key '{key}' not found")
+        self.values[key] += 1
+        return self.values[key]
+
+    def decr(self, key: str) -> int:
+        self.values[key] -= 1
+        return self.values[key]
+
+
+def test_a_window_counter_lives_two_windows_and_a_second_in_the_cache() -> None:
+    store = RecordingCache()
+    counter = CacheWindowCounter(limit=3, window=60, namespace="test", cache=store, clock=Clock())
+
+    counter.take("a"), counter.take("a")
+
+    key = counter._slot("a")[0]
+    assert store.adds == [(key, 1, 121), (key, 1, 121)]
+
+
+def test_a_counter_that_expired_between_add_and_incr_starts_again_at_one() -> None:
+    store = RecordingCache()
+    counter = CacheWindowCounter(limit=1, window=60, namespace="test", cache=store, clock=Clock())
+    counter.take("a")
+    key = counter._slot("a")[0]
+    store.expire_before_incr = True
+
+    assert counter.take("a") == 0.0  # the window's count restarted: this is its first attempt
+
+    assert store.adds[-1] == (key, 1, 121) and store.values == {key: 1}
+    assert counter.take("a") > 0
+
+
+def test_a_counter_counts_in_the_cache_it_is_given_not_the_default_one() -> None:
+    store = RecordingCache()
+    counter = CacheWindowCounter(limit=3, window=60, namespace="given", cache=store, clock=Clock())
+
+    counter.take("a")
+
+    assert list(store.values) == [counter._slot("a")[0]]
+    assert cache.get(counter._slot("a")[0]) is None
+
+
+def test_the_cache_key_is_the_namespace_the_names_sha256_and_the_window_number() -> None:
+    # Every process (and both sides of a rolling deploy) must count a name under one key.
+    import hashlib
+
+    key, ends = _counter(clock=Clock(1_000_040.0))._slot("198.51.100.7")
+
+    assert key == f"keygate:test:{hashlib.sha256(b'198.51.100.7').hexdigest()[:32]}:16667"
+    assert ends == 16668 * 60
+
+
+def test_any_name_can_be_counted_even_one_with_a_lone_surrogate() -> None:
+    counter = _counter(limit=1)
+    name = "alice\udcff"  # a username as the form posted it, not valid UTF-8
+
+    assert counter.take(name) == 0.0
+    assert counter.take(name) > 0
+    assert counter._slot(name)[0] != counter._slot("alice")[0]
+
+
+def test_the_guard_passes_on_how_long_an_address_must_wait() -> None:
+    class Refusing(CountingCounter):
+        def take(self, name: str) -> float:
+            return 12.5
+
+    guard = AttemptGuard(Refusing(0), CountingCounter(5))
+
+    with pytest.raises(AttemptsExceeded) as refused:
+        guard.reserve("198.51.100.7", "AbCdEfGh1234")
+
+    assert refused.value.wait == 12.5
+
+
+def test_the_guard_passes_on_how_long_a_public_id_must_wait() -> None:
+    class Refusing(CountingCounter):
+        def take(self, name: str) -> float:
+            return 42.0
+
+    guard = AttemptGuard(CountingCounter(5), Refusing(0))
+
+    with pytest.raises(AttemptsExceeded) as refused:
+        guard.reserve("198.51.100.7", "AbCdEfGh1234")
+
+    assert refused.value.wait == 42.0

@@ -58,3 +58,11 @@ def test_the_documented_regex_matches_every_generated_key_and_the_checksum_rejec
         assert pattern.fullmatch(key)
     look_alike = "sk-kg-" + "A" * 50
     assert pattern.fullmatch(look_alike) and crypto.parse_key(look_alike, "sk-kg") is None
+
+
+def test_text_that_is_not_valid_unicode_is_still_scanned() -> None:
+    # A file decoded with errors="surrogateescape" keeps its undecodable bytes as lone surrogates.
+    key = _key()
+    text = f"\udcff\udcfe garbage, then {key}\n"
+
+    assert [found.raw for _, found in crypto.find_keys(text, "sk-kg")] == [key]
