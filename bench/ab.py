@@ -48,7 +48,15 @@ def wait_http(url: str, headers: dict[str, str], body: bytes, timeout: float = 6
         time.sleep(0.2)
 
 
-def wrk(url: str, auth: str, seconds: float, connections: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, auth: str, seconds: float, connections: int, pid: int | None = None) -> dict:
+    before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         [
             "wrk",
@@ -69,6 +77,8 @@ def wrk(url: str, auth: str, seconds: float, connections: int) -> dict:
     line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
     result = json.loads(line[len("WRKJSON ") :])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    if pid:  # the server's own CPU per request (user + sys), steadier than req/s on a shared machine
+        result["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(1, result["requests"])
     return result
 
 
@@ -78,6 +88,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--access-log", default="WARNING", help="KEYGATE_ACCESS_LOG (INFO: the JSON access log on)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="keygate-ab-"))
     procs: list[subprocess.Popen] = []
@@ -105,7 +116,7 @@ def main() -> None:
                 "DATABASE_URL": f"sqlite:///{tmp}/db{index}.sqlite3",
                 "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1",
                 "OPENAI_API_KEY": "mock-upstream-key",
-                "KEYGATE_ACCESS_LOG": "WARNING",
+                "KEYGATE_ACCESS_LOG": args.access_log,
                 "KEYGATE_UPSTREAM_MODELS_REFRESH": "0",
             }
             python = str(tree / ".venv" / "bin" / "python")
@@ -153,26 +164,37 @@ def main() -> None:
             auth = f"Bearer {key}"
             body = b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
             wait_http(url, {"Authorization": auth, "Content-Type": "application/json"}, body)
-            targets.append((tree.name, url, auth))
-        for _name, url, auth in targets:  # warm-up
-            wrk(url, auth, 1, args.connections)
-        results: dict[str, list[dict]] = {name: [] for name, _, _ in targets}
+            targets.append((tree.name, url, auth, procs[-1].pid))
+        for _name, url, auth, pid in targets:  # warm-up
+            wrk(url, auth, 1, args.connections, pid)
+        results: dict[str, list[dict]] = {name: [] for name, _, _, _ in targets}
         for round_number in range(1, args.rounds + 1):
             line = []
-            for name, url, auth in targets if round_number % 2 else list(reversed(targets)):
-                result = wrk(url, auth, args.seconds, args.connections)
+            for name, url, auth, pid in targets if round_number % 2 else list(reversed(targets)):
+                result = wrk(url, auth, args.seconds, args.connections, pid)
                 results[name].append(result)
-                line.append(f"{name} {result['rps']:8,.0f} req/s p50 {result['latency_us']['p50'] / 1000:6.2f} ms")
+                line.append(
+                    f"{name} {result['rps']:8,.0f} req/s p50 {result['latency_us']['p50'] / 1000:6.2f} ms"
+                    f" cpu {result['cpu_us']:5.0f} µs/req"
+                )
             print(f"round {round_number}: " + "   ".join(sorted(line)), flush=True)
         print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         for name, runs in results.items():
             rps = statistics.median(r["rps"] for r in runs)
             p50 = statistics.median(r["latency_us"]["p50"] for r in runs) / 1000
             p99 = statistics.median(r["latency_us"]["p99"] for r in runs) / 1000
+            cpu = statistics.median(r["cpu_us"] for r in runs)
             errors = sum(sum(r["errors"].values()) for r in runs)
-            print(f"median {name:12s} {rps:8,.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   errors {errors}")
-        a, b = (statistics.median(r["rps"] for r in results[name]) for name, _, _ in targets)
-        print(f"throughput {targets[1][0]} / {targets[0][0]} = {b / a:.1%}")
+            print(
+                f"median {name:12s} {rps:8,.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
+                f"   cpu {cpu:5.0f} µs/req   errors {errors}"
+            )
+        (a_name, *_), (b_name, *_) = targets
+        a, b = (statistics.median(r["rps"] for r in results[name]) for name in (a_name, b_name))
+        ca, cb = (statistics.median(r["cpu_us"] for r in results[name]) for name in (a_name, b_name))
+        print(
+            f"throughput {b_name} / {a_name} = {b / a:.1%}   server CPU per request {b_name} − {a_name} = {cb - ca:+.0f} µs"
+        )
     finally:
         for proc in procs:
             try:

@@ -183,3 +183,16 @@ def rss_kib(pid: int) -> int:
         except OSError:
             continue
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time (seconds) of a process and its descendants (from /proc)."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")

@@ -383,6 +383,10 @@ def markdown(res: dict) -> str:
     else:
         out.append("Not available: " + (so.get("reason") or "not run").replace("\n", " "))
 
+    beyond = _beyond_floor(res)
+    if beyond:
+        out += ["", "## Keygate's own cost per request (issue #16)", ""]
+        out += [f"- {line.strip()}" for line in beyond]
     unavailable = [(n, t) for n, t in (res.get("targets") or {}).items() if not t.get("available")]
     if unavailable or res.get("notes"):
         out += ["", "## Notes", ""]
@@ -409,8 +413,36 @@ def summary(res: dict) -> str:
                 f"  {name:8} p50 {_f(row.get('p50'), 3)} ms   added {_f(row.get('added_p50_ms'), 3)} ms   "
                 f"{_f(_get(tp, name, 'rps'), 0)} req/s"
             )
+    lines += _beyond_floor(res)
     lines.append(f"Took {_f(_get(res, 'meta', 'duration_s'), 0)} s.")
     return "\n".join(lines)
+
+
+def _beyond_floor(res: dict) -> list[str]:
+    """Issue #16: Keygate's cost per request beyond the floor, and where it goes by stage."""
+    lines = []
+    tp = _get(res, "throughput", default={}) or {}
+    targets = tp.get("targets") or {}
+    if tp.get("beyond_floor_us") is not None:
+        cpu = {n: _get(targets, n, "cpu_us_per_request") for n in ("keygate", "raw")}
+        lines.append(
+            f"Beyond the floor at saturation: 1/keygate_rps − 1/raw_rps = {_f(tp['beyond_floor_us'], 0)} µs"
+            f" (target ≤ 180); server CPU per request keygate {_f(cpu['keygate'], 0)} µs,"
+            f" raw {_f(cpu['raw'], 0)} µs, difference {_f(tp.get('beyond_floor_cpu_us'), 0)} µs"
+        )
+    st = res.get("stages") or {}
+    if st.get("available"):
+        parts = ", ".join(f"{name} {us:.1f}" for name, us in st["stages_us"].items())
+        lines.append(
+            f"Per stage (bench/stages.py, in-process, loop-thread CPU µs per request, timers included): {parts}"
+        )
+        lines.append(
+            f"  in-process total {_f(st['keygate_loop_us'], 1)} µs, floor {_f(st['floor_loop_us'], 1)} µs,"
+            f" Keygate's own {_f(st['keygate_own_us'], 1)} µs"
+        )
+    elif st:
+        lines.append(f"Per stage: not available: {st.get('reason')}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ sys.path.insert(0, str(BENCH))
 
 import load  # noqa: E402
 import report  # noqa: E402
-from procs import Procs, free_port, http_status, rss_kib, wait_until  # noqa: E402
+from procs import Procs, cpu_seconds, free_port, http_status, rss_kib, wait_until  # noqa: E402
 
 RESULTS = BENCH / "results"
 LITELLM_VENV = BENCH / ".venv-litellm"
@@ -524,10 +524,13 @@ class Bench:
             str(BENCH / "wrk_post.lua"),
             t.url,
         ]
+        pid = t.proc.pid if t.proc else None
+        cpu_before = cpu_seconds(pid) if pid else None
         try:
             r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 40)
         except subprocess.TimeoutExpired:
             return {"error": "wrk timed out"}
+        cpu_spent = cpu_seconds(pid) - cpu_before if pid else None
         line = next((ln for ln in r.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
         if line is None:
             return {"error": (r.stderr or r.stdout).strip()[-300:]}
@@ -536,6 +539,10 @@ class Bench:
         bad = data["errors"]["status"] + data["errors"]["timeout"]
         data["rps"] = (data["requests"] - data["errors"]["status"]) / seconds_run
         data["error_count"] = bad + data["errors"]["connect"] + data["errors"]["read"] + data["errors"]["write"]
+        if cpu_spent is not None and data["requests"]:
+            # The server's own CPU (user + sys, its process tree) per request: steadier than req/s
+            # when other work shares the machine.
+            data["cpu_us_per_request"] = cpu_spent * 1e6 / data["requests"]
         return data
 
     def phase_throughput(self) -> None:
@@ -579,7 +586,39 @@ class Bench:
                 "errors": sum(x["error_count"] for x in ok),
                 "requests": sum(x["requests"] for x in ok),
             }
+            cpu = [x["cpu_us_per_request"] for x in ok if "cpu_us_per_request" in x]
+            if cpu:
+                out["targets"][name]["cpu_us_per_request"] = statistics.median(cpu)
+        keygate, raw = out["targets"].get("keygate", {}), out["targets"].get("raw", {})
+        if keygate.get("rps") and raw.get("rps"):
+            # Issue #16: what Keygate costs per request beyond the same server and client machinery.
+            out["beyond_floor_us"] = 1e6 / keygate["rps"] - 1e6 / raw["rps"]
+            if "cpu_us_per_request" in keygate and "cpu_us_per_request" in raw:
+                out["beyond_floor_cpu_us"] = keygate["cpu_us_per_request"] - raw["cpu_us_per_request"]
         self.results["throughput"] = out
+
+    def phase_stages(self) -> None:
+        """Keygate's own CPU per request by stage (bench/stages.py, in-process, its own nginx mock)."""
+        requests = 1000 if self.args.quick else 3000
+        cmd = [
+            self.keygate_py,
+            str(BENCH / "stages.py"),
+            "--requests",
+            str(requests),
+            "--json",
+            str(self.tmp / "st.json"),
+        ]
+        log("stages: " + " ".join(cmd[1:]))
+        try:
+            r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+        except subprocess.TimeoutExpired:
+            self.results["stages"] = {"available": False, "reason": "timed out"}
+            return
+        if r.returncode != 0 or not (self.tmp / "st.json").exists():
+            tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+            self.results["stages"] = {"available": False, "reason": " ".join(tail)[-300:]}
+            return
+        self.results["stages"] = {"available": True, **json.loads((self.tmp / "st.json").read_text())}
 
     # Phase 3: streaming
 
@@ -979,6 +1018,8 @@ class Bench:
                 self.phase_streaming(runner)
             if "auth" not in self.skip:
                 self.phase_auth()
+            if "stages" not in self.skip:
+                self.phase_stages()
             # ~15 s to boot 7 workers + warm-up + the wrk rounds
             scale_s = 20 + self.p["scale_rounds"] * len(self.p["scale_workers"]) * self.p["scale_seconds"]
             if self.remaining() > scale_s:
@@ -1046,7 +1087,7 @@ def _as_sigint(signum, frame):
 def main() -> int:
     parser = argparse.ArgumentParser(description="Keygate benchmark: everything on 127.0.0.1, side by side.")
     parser.add_argument("--quick", action="store_true", help="shorter rounds, 200 open streams (< 2 minutes)")
-    parser.add_argument("--skip", default="", help="comma list of: litellm, keygate, stream, auth, scale")
+    parser.add_argument("--skip", default="", help="comma list of: litellm, keygate, stream, auth, stages, scale")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (server logs, SQLite files)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
     args = parser.parse_args()

@@ -313,10 +313,11 @@ class GatewayApp:
         cost = self.table.cost(request.model, input_tokens, output_tokens, outcome.upstream_model or None)
         routed = outcome.provider != ""
         label = self.table.metric_label(request.model) if routed else "(unrouted)"
-        metrics.child(metrics.REQUESTS, request.endpoint, label, str(status)).inc()
-        metrics.child(metrics.LATENCY, request.endpoint).observe(elapsed)
+        requests, latency, ttfb = metrics.request_children(request.endpoint, label, status)
+        requests.inc()
+        latency.observe(elapsed)
         if outcome.ttfb is not None:
-            metrics.child(metrics.TTFB, request.endpoint).observe(outcome.ttfb)
+            ttfb.observe(outcome.ttfb)
         if outcome.error_type.startswith("upstream"):
             metrics.child(metrics.UPSTREAM_ERRORS, outcome.provider or "-", outcome.error_type).inc()
         if self.access is not None:

@@ -78,6 +78,25 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
+_PER_REQUEST: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+
+def request_children(endpoint: str, model: str, status: int) -> tuple[Any, Any, Any]:
+    """The ``REQUESTS``, ``LATENCY`` and ``TTFB`` children of one proxied request, pre-bound:
+    one dict lookup per request instead of three label tuples and lookups."""
+    key = (endpoint, model, status)
+    found = _PER_REQUEST.get(key)
+    if found is None:
+        if len(_PER_REQUEST) > 10_000:
+            _PER_REQUEST.clear()
+        found = _PER_REQUEST[key] = (
+            child(REQUESTS, endpoint, model, str(status)),
+            child(LATENCY, endpoint),
+            child(TTFB, endpoint),
+        )
+    return found
+
+
 def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -140,7 +140,9 @@ class Forwarder:
         self.session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
+            # No skip_auto_headers: every request sets its own user-agent, accept and
+            # accept-encoding (build_request), so aiohttp adds none; skipping one cost a
+            # CIMultiDict and a header copy per request (~5 % of the loop in py-spy, #16).
             timeout=aiohttp.ClientTimeout(total=None),
             read_bufsize=2**16,
         )

@@ -153,6 +153,12 @@ class _HTTPReply(UpstreamReply):
         chunks, size = [], 0
         loop = asyncio.get_running_loop()
         with transport_errors(upstream, "read"):
+            content = self._response.content
+            if content.is_eof():  # the whole body arrived with the headers: no wait, so no timer
+                body = content.read_nowait()
+                if len(body) > limit:
+                    raise _too_large(upstream, limit)
+                return body
             # One timeout for the whole body, pushed back after every chunk: the idle timeout
             # without a timeout context per read.
             async with asyncio.timeout(upstream.idle_timeout or None) as deadline:
@@ -198,6 +204,7 @@ def _too_large(upstream: Upstream, limit: int) -> UpstreamUnavailable:
 
 
 @functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)  # one per configured connect timeout, not one per request
 def _client_timeout(connect: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
 
