@@ -154,27 +154,11 @@ def key_rotate(
             raise KeyServiceError(
                 _("key %(id)s was already rotated; rotate its successor instead") % {"id": old.public_id}
             )
-        lifetime = old.expires_at - old.created_at if old.expires_at else None
+        new, raw = _successor(old, now)  # before the old key's expiry moves: the lifetime is kept
         grace_end = now + grace
         if old.expires_at is None or old.expires_at > grace_end:
             old.expires_at = grace_end
             old.save(update_fields=["expires_at"])
-        fields, raw = _new_key_fields()
-        new = APIKey.objects.create(
-            name=old.name,
-            description=old.description,
-            owner=old.owner,
-            team_id=old.team_id,
-            minted_by_id=old.minted_by_id,
-            model_patterns=old.model_patterns,
-            metadata=old.metadata,
-            is_management=old.is_management,
-            created_at=now,
-            expires_at=now + lifetime if lifetime else None,
-            rotated_from=old,
-            **{**old.limits.as_dict(), "allowed_ips": list(old.allowed_ips)},
-            **fields,
-        )
         _record(
             old,
             KeyAction.ROTATED,
@@ -335,22 +319,7 @@ def key_replace(
             raise KeyServiceError(f"key {old.public_id} is not revoked: rotate it instead")
         if APIKey.objects.filter(rotated_from=old).exists():
             raise KeyServiceError(f"key {old.public_id} was already replaced")
-        lifetime = old.expires_at - old.created_at if old.expires_at else None
-        fields, raw = _new_key_fields()
-        new = APIKey.objects.create(
-            name=old.name,
-            description=old.description,
-            owner=old.owner,
-            team_id=old.team_id,
-            model_patterns=old.model_patterns,
-            metadata=old.metadata,
-            is_management=old.is_management,
-            created_at=now,
-            expires_at=now + lifetime if lifetime else None,
-            rotated_from=old,
-            **{**old.limits.as_dict(), "allowed_ips": list(old.allowed_ips)},
-            **fields,
-        )
+        new, raw = _successor(old, now)
         _record(old, KeyAction.REPLACED, actor=actor, via=via, ip=ip, successor=new.public_id)
         _record(new, KeyAction.CREATED, actor=actor, via=via, ip=ip, rotated_from=old.public_id, name=new.name)
     return new, raw
@@ -381,3 +350,27 @@ def get_user(username: str) -> AbstractBaseUser:
     if user is None:
         raise KeyServiceError(_("no user named %(name)r") % {"name": username}, field="owner")
     return user
+
+
+def _successor(old: APIKey, now: datetime) -> tuple[APIKey, str]:
+    """A new key that takes over ``old`` (rotation or replacement): same name, owner, team,
+    minter, scopes, limits and metadata, the same lifetime from ``now``. Returns it and its
+    plaintext, shown once."""
+    lifetime = old.expires_at - old.created_at if old.expires_at else None
+    fields, raw = _new_key_fields()
+    new = APIKey.objects.create(
+        name=old.name,
+        description=old.description,
+        owner=old.owner,
+        team_id=old.team_id,
+        minted_by_id=old.minted_by_id,
+        model_patterns=old.model_patterns,
+        metadata=old.metadata,
+        is_management=old.is_management,
+        created_at=now,
+        expires_at=now + lifetime if lifetime else None,
+        rotated_from=old,
+        **{**old.limits.as_dict(), "allowed_ips": list(old.allowed_ips)},
+        **fields,
+    )
+    return new, raw

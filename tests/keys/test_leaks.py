@@ -130,3 +130,13 @@ def test_long_urls_and_sources_are_truncated_in_the_event(make_key) -> None:
     leaks.revoke_leaked([Finding(raw, url="https://x.example/" + "a" * 5000, source="s" * 500)], via="keys scan")
     details = key.events.get(action=KeyAction.REVOKED).details
     assert len(details["url"]) == leaks.MAX_URL_LENGTH and len(details["source"]) == leaks.MAX_SOURCE_LENGTH
+
+
+def test_replacing_an_ownerless_leaked_key_keeps_the_user_who_minted_it(make_key, operator) -> None:
+    key, raw = make_key(name="ci", model_patterns="", is_management=True, minted_by=operator)
+    leaks.revoke_leaked([Finding(raw, url="https://example.com/log", source="ci log")], via="secret scanning")
+    key.refresh_from_db()
+
+    new, _raw = services.key_replace(key=key, actor=operator)
+
+    assert (new.owner, new.minted_by, new.is_management) == (None, operator, True)
