@@ -129,13 +129,7 @@ async def relay(
         )
         await Response(status, [JSON_CONTENT_TYPE, *passed, *base_headers(request)], body).send(send)
         return
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamUnavailable(
-            f"The upstream provider '{upstream.name}' sent a response that is not valid JSON.",
-            kind="upstream_invalid_json",
-        ) from None
+    parsed = _parsed_answer(raw, upstream)
     outcome.usage.absorb_body(parsed)
     outcome.status = status
     headers = [
@@ -188,13 +182,7 @@ async def relay_translated(
         outcome.status = status
         await Response.json(status, error, [*passed, *base_headers(request)]).send(send)
         return
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamUnavailable(
-            f"The upstream provider '{upstream.name}' sent a response that is not valid JSON.",
-            kind="upstream_invalid_json",
-        ) from None
+    parsed = _parsed_answer(raw, upstream)
     outcome.usage.absorb_body(parsed)
     outcome.status = status
     try:
@@ -262,3 +250,14 @@ async def _relay_events(
         outcome.error_type = failure.kind
         rest += stream_error_event(request.dialect, failure, request.request_id)
     await response.end(rest)
+
+
+def _parsed_answer(raw: bytes, upstream: Upstream) -> Any:
+    """An upstream's whole successful answer as JSON, or a 502 saying it was not JSON."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamUnavailable(
+            f"The upstream provider '{upstream.name}' sent a response that is not valid JSON.",
+            kind="upstream_invalid_json",
+        ) from None
