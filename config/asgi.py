@@ -8,6 +8,7 @@ Django's ASGI handler. Lifespan events start and stop the gateway's per-process 
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -41,11 +42,25 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             except Exception as error:  # report and refuse to start rather than serve half-configured
                 await send({"type": "lifespan.startup.failed", "message": str(error)})
                 return
+            _freeze_start_up_heap()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await gateway_application.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _freeze_start_up_heap() -> None:
+    """Move everything built so far out of the cyclic garbage collector's reach.
+
+    Django's apps, URL conf, templates, the routing table: start-up objects that live as long as
+    the process. The collector runs every few hundred allocations, and every full collection
+    walked all of them again (~40 ms each on this heap: the p99 of a saturated worker). Frozen,
+    they are never scanned; what requests allocate is collected as before (issue #16:
+    +12 % throughput, p99 39 → 9 ms, ``bench/ab.py``).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
