@@ -486,6 +486,9 @@ def _over_passthrough(res: dict) -> list[str]:
                 f" (first request: {first.get('attempts')} attempts, {_f(first.get('ms'), 1)} ms;"
                 f" warm-up {' '.join(str(a) for a in _get(res, 'failover', 'warmup_attempts', default=[]))})"
             )
+            after = _get(res, "failover", "attempts_after_throughput")
+            if after:
+                text += "; after the wrk rounds: " + ", ".join(f"{v} × {n}" for v, n in after.items())
         lines.append(text)
     return lines
 

@@ -757,6 +757,14 @@ class Bench:
             if "cpu_us_per_request" in keygate and "cpu_us_per_request" in raw:
                 out["beyond_floor_cpu_us"] = keygate["cpu_us_per_request"] - raw["cpu_us_per_request"]
         self.results["throughput"] = out
+        failover = self.targets.get("keygate_failover")
+        if failover is not None and failover.available and "failover" in self.results:
+            # wrk counts no headers: after its rounds, a few requests say where the route stands.
+            seen: dict = {}
+            for _ in range(20):
+                attempts = post_once(failover.url, failover.body, failover.headers)[2].get("x-keygate-attempts", "-")
+                seen[attempts] = seen.get(attempts, 0) + 1
+            self.results["failover"]["attempts_after_throughput"] = dict(sorted(seen.items()))
 
     def phase_stages(self) -> None:
         """Keygate's own CPU per request by stage (bench/stages.py, in-process, its own nginx mock)."""
