@@ -14,8 +14,23 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-COLORS = {"direct": "#7f7f7f", "raw": "#1f77b4", "keygate": "#2ca02c", "litellm": "#d62728"}
-LABELS = {"direct": "direct (nginx)", "raw": "raw ASGI floor", "keygate": "Keygate", "litellm": "LiteLLM"}
+COLORS = {
+    "direct": "#7f7f7f",
+    "raw": "#1f77b4",
+    "keygate": "#2ca02c",
+    "keygate_translated": "#98df8a",
+    "keygate_failover": "#bcbd22",
+    "litellm": "#d62728",
+}
+LABELS = {
+    "direct": "direct (nginx)",
+    "raw": "raw ASGI floor",
+    "keygate": "Keygate",
+    "keygate_translated": "Keygate\ntranslated",
+    "keygate_failover": "Keygate\nfailover",
+    "litellm": "LiteLLM",
+}
+NAMES = ("direct", "raw", "keygate", "keygate_translated", "keygate_failover", "litellm")
 
 
 def main(src: Path, dst: Path) -> None:
@@ -34,7 +49,7 @@ def main(src: Path, dst: Path) -> None:
     )
 
     ax = axes[0]
-    for name in ("raw", "keygate", "litellm"):
+    for name in NAMES[1:]:
         rows = lat.get(name)
         if not rows:
             continue
@@ -43,10 +58,11 @@ def main(src: Path, dst: Path) -> None:
         p99 = [rows[str(c)].get("added_p99_ms") for c in cs]
         pts = [(c, v) for c, v in zip(cs, p50, strict=True) if v is not None and v > 0]
         if pts:
-            ax.plot(*zip(*pts, strict=True), "o-", color=COLORS[name], label=f"{LABELS[name]} p50")
+            label = LABELS[name].replace("\n", " ")
+            ax.plot(*zip(*pts, strict=True), "o-", color=COLORS[name], label=f"{label} p50")
         pts = [(c, v) for c, v in zip(cs, p99, strict=True) if v is not None and v > 0]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), "x--", color=COLORS[name], alpha=0.6, label=f"{LABELS[name]} p99")
+        if pts and not name.startswith("keygate_"):  # p50 only for the variants: fewer lines
+            ax.plot(*zip(*pts, strict=True), "x--", color=COLORS[name], alpha=0.6, label=f"{label} p99")
     ax.axhline(0.5, color="#2ca02c", lw=0.8, ls=":", label="target: +0.5 ms p50 at c=1")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -58,9 +74,10 @@ def main(src: Path, dst: Path) -> None:
     ax.legend(fontsize=7)
 
     ax = axes[1]
-    names = [n for n in ("direct", "raw", "keygate", "litellm") if tp.get(n, {}).get("rps")]
+    names = [n for n in NAMES if tp.get(n, {}).get("rps")]
     values = [tp[n]["rps"] for n in names]
     bars = ax.bar([LABELS[n] for n in names], values, color=[COLORS[n] for n in names])
+    ax.tick_params(axis="x", labelsize=7)
     for bar, value in zip(bars, values, strict=True):
         ax.annotate(f"{value:,.0f}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom", fontsize=8)
     ax.set_yscale("log")

@@ -53,13 +53,24 @@ def _session(limit: int) -> aiohttp.ClientSession:
     )
 
 
-async def latency_run(url: str, headers: dict, body: bytes, concurrency: int, count: int, time_limit: float) -> dict:
+async def latency_run(
+    url: str,
+    headers: dict,
+    body: bytes,
+    concurrency: int,
+    count: int,
+    time_limit: float,
+    count_header: str | None = None,
+) -> dict:
     """`concurrency` closed-loop workers share `count` requests, stopping at `time_limit` s.
 
     Connections are opened (one warm-up request each, not recorded) before timing starts.
+    With `count_header`, the result's "header_counts" counts that response header's values
+    over the timed requests (e.g. x-keygate-attempts of a failover route).
     """
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    header_counts: dict[str, int] = {}
     errors = 0
     remaining = count
 
@@ -72,15 +83,19 @@ async def latency_run(url: str, headers: dict, body: bytes, concurrency: int, co
                 async with session.post(url, data=body, headers=headers) as response:
                     await response.read()
                     status = response.status
+                    seen = response.headers.get(count_header, "-") if count_header else None
             except (TimeoutError, aiohttp.ClientError):
                 errors += 1
                 return None
             elapsed = time.perf_counter() - t0
             statuses[status] = statuses.get(status, 0) + 1
+            if seen is not None:
+                header_counts[seen] = header_counts.get(seen, 0) + 1
             return elapsed if status == 200 else None
 
         await asyncio.gather(*(one() for _ in range(concurrency)))
         statuses.clear()
+        header_counts.clear()
         errors = 0
         deadline = time.perf_counter() + time_limit
 
@@ -96,7 +111,13 @@ async def latency_run(url: str, headers: dict, body: bytes, concurrency: int, co
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - started
     failed = errors + sum(n for status, n in statuses.items() if status != 200)
-    return {"latencies": latencies, "failed": failed, "statuses": statuses, "wall_s": wall}
+    return {
+        "latencies": latencies,
+        "failed": failed,
+        "statuses": statuses,
+        "wall_s": wall,
+        "header_counts": header_counts,
+    }
 
 
 async def stream_once(

@@ -20,14 +20,33 @@ def _get(d: dict | None, *path, default=None):
     return d
 
 
-def _f(value, digits: int = 2, unit: str = "") -> str:
+def _f(value, digits: int = 2, unit: str = "", sign: bool = False) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        text = f"{value:,.{digits}f}"
+        text = f"{value:+,.{digits}f}" if sign else f"{value:,.{digits}f}"
     else:
-        text = f"{value:,}"
+        text = f"{value:+,}" if sign else f"{value:,}"
     return text + unit
+
+
+# Issue #16: other requests to the keygate target's process, reported as their cost over pass-through.
+VARIANTS = {
+    "keygate_translated": "translated request (Anthropic Messages → Chat Completions) over pass-through",
+    "keygate_failover": "failover route (priority 0 refuses connections, breaker open) over pass-through",
+}
+
+
+def _ratio(value) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _attempts(res: dict) -> str:
+    """The failover route's x-keygate-attempts over the timed requests, e.g. "1 × 2,400, 2 × 1"."""
+    seen = _get(res, "failover", "measured_attempts")
+    if not seen:
+        return "not counted"
+    return ", ".join(f"{value} × {n:,}" for value, n in seen.items())
 
 
 def _status(ok: bool | None) -> str:
@@ -122,6 +141,21 @@ def evaluate(res: dict) -> list[dict]:
         _status(None if ratio is None else ratio >= 20),
         ratio,
     )
+
+    # --- Translated and failover requests, over pass-through (issue #16) ---
+    for name, figure in VARIANTS.items():
+        over = _get(lat, name, "1", "over_keygate_p50_ms")
+        row = _get(tp, name, default={}) or {}
+        if over is None and not row.get("rps"):
+            why = _get(res, "targets", name, "note") or "not measured"
+            add("proxy", figure, "reported", f"not available: {why.splitlines()[0]}", NA)
+            continue
+        measured = f"p50 at c=1 {_f(over, 3, ' ms', sign=True)}, {_ratio(row.get('vs_keygate'))} of its req/s"
+        if row.get("cpu_over_keygate_us") is not None:
+            measured += f", server CPU {_f(row['cpu_over_keygate_us'], 0, ' µs', sign=True)}/request"
+        if name == "keygate_failover":
+            measured += f"; x-keygate-attempts {_attempts(res)}"
+        add("proxy", figure, "reported", measured, INFO, over)
 
     # --- Streaming ---
     st = _get(res, "streaming", "targets", default={})
@@ -258,28 +292,29 @@ def markdown(res: dict) -> str:
     tp = res.get("throughput")
     if tp and tp.get("available"):
         t = tp["targets"]
-        raw, ll = _get(t, "raw", "rps"), _get(t, "litellm", "rps")
+        raw, ll, kg = (_get(t, n, "rps") for n in ("raw", "litellm", "keygate"))
         out += [
             "",
             f"## Throughput (wrk -t{tp['threads']} -c{tp['connections']} -d{tp['seconds']}s, "
             f"median of {tp['rounds']} interleaved rounds)",
             "",
-            "| target | req/s | each round | p50 ms | p99 ms | errors | vs raw forwarder | vs LiteLLM |",
-            "|---|---:|---|---:|---:|---:|---:|---:|",
+            "| target | req/s | each round | p50 ms | p99 ms | errors | server CPU µs/request "
+            "| vs raw forwarder | vs Keygate | vs LiteLLM |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, row in t.items():
             label = _get(res, "targets", name, "label", default=name)
             if "rps" not in row:
-                out.append(f"| {label} | — | {row.get('error', '')} | | | | | |")
+                out.append(f"| {label} | — | {row.get('error', '')} | | | | | | | |")
                 continue
             rounds = ", ".join(f"{x:,.0f}" for x in row["rps_rounds"])
+            vs_raw = f"{row['rps'] / raw:.0%}" if raw and name not in ("direct", "raw") else ""
+            vs_kg = f"{row['rps'] / kg:.0%}" if kg and name.startswith("keygate_") else ""
+            vs_ll = f"{row['rps'] / ll:.1f}×" if ll and name != "litellm" else ""
             out.append(
                 f"| {label} | {row['rps']:,.0f} | {rounds} | {row['latency_p50_ms']:.2f} | "
-                f"{row['latency_p99_ms']:.2f} | {row['errors']} | "
-                f"{row['rps'] / raw:.0%} | {row['rps'] / ll:.1f}× |"
-                if raw and ll
-                else f"| {label} | {row['rps']:,.0f} | {rounds} | {row['latency_p50_ms']:.2f} | "
-                f"{row['latency_p99_ms']:.2f} | {row['errors']} | | |"
+                f"{row['latency_p99_ms']:.2f} | {row['errors']} | {_f(row.get('cpu_us_per_request'), 0)} | "
+                f"{vs_raw} | {vs_kg} | {vs_ll} |"
             )
     elif tp:
         out += ["", "## Throughput", "", tp.get("note", "not available")]
@@ -383,6 +418,14 @@ def markdown(res: dict) -> str:
     else:
         out.append("Not available: " + (so.get("reason") or "not run").replace("\n", " "))
 
+    over = _over_passthrough(res)
+    if over:
+        out += ["", "## Translated and failover requests over pass-through (issue #16)", ""]
+        out += [
+            "Same Keygate process, same key, same rounds as `Keygate`; paired per round at each concurrency.",
+            "",
+        ]
+        out += [f"- {line}" for line in over]
     beyond = _beyond_floor(res)
     if beyond:
         out += ["", "## Keygate's own cost per request (issue #16)", ""]
@@ -405,17 +448,49 @@ def summary(res: dict) -> str:
         lines.append(f"  [{r['status'].strip('*'):>13}] {r['figure']}: {r['measured']}  (target {r['target']})")
     lat = _get(res, "latency", "targets", default={})
     tp = _get(res, "throughput", "targets", default={})
-    lines.append("Side by side (p50 at c=1, added p50 at c=1, wrk req/s):")
-    for name in ("direct", "raw", "keygate", "litellm"):
+    lines.append("Side by side (p50 at c=1, added p50 at c=1, wrk req/s, server CPU µs/request):")
+    for name in ("direct", "raw", "keygate", *VARIANTS, "litellm"):
         row = _get(lat, name, "1")
         if row:
             lines.append(
-                f"  {name:8} p50 {_f(row.get('p50'), 3)} ms   added {_f(row.get('added_p50_ms'), 3)} ms   "
-                f"{_f(_get(tp, name, 'rps'), 0)} req/s"
+                f"  {name:18} p50 {_f(row.get('p50'), 3)} ms   added {_f(row.get('added_p50_ms'), 3)} ms   "
+                f"{_f(_get(tp, name, 'rps'), 0)} req/s   {_f(_get(tp, name, 'cpu_us_per_request'), 0)} µs"
             )
+    lines += _over_passthrough(res)
     lines += _beyond_floor(res)
     lines.append(f"Took {_f(_get(res, 'meta', 'duration_s'), 0)} s.")
     return "\n".join(lines)
+
+
+def _over_passthrough(res: dict) -> list[str]:
+    """Issue #16: what a translated request and a failover route cost over pass-through."""
+    lines = []
+    lat = _get(res, "latency", "targets", default={})
+    tp = _get(res, "throughput", "targets", default={})
+    for name, short in (("keygate_translated", "translated"), ("keygate_failover", "failover")):
+        if name not in lat and name not in tp:
+            continue
+        over = {c: row.get("over_keygate_p50_ms") for c, row in (lat.get(name) or {}).items()}
+        row = tp.get(name) or {}
+        text = (
+            f"{short} − keygate: p50 "
+            + ", ".join(f"c={c} {_f(v, 3, ' ms', sign=True)}" for c, v in over.items())
+            + f"; req/s {short}/keygate {_ratio(row.get('vs_keygate'))}"
+            f" ({_f(row.get('beyond_keygate_us'), 0, ' µs', sign=True)} per request at saturation,"
+            f" server CPU {_f(row.get('cpu_over_keygate_us'), 0, ' µs', sign=True)})"
+        )
+        if name == "keygate_failover":
+            first = _get(res, "failover", "first_request") or {}
+            text += (
+                f"; x-keygate-attempts in the timed requests: {_attempts(res)}"
+                f" (first request: {first.get('attempts')} attempts, {_f(first.get('ms'), 1)} ms;"
+                f" warm-up {' '.join(str(a) for a in _get(res, 'failover', 'warmup_attempts', default=[]))})"
+            )
+            after = _get(res, "failover", "attempts_after_throughput")
+            if after:
+                text += "; after the wrk rounds: " + ", ".join(f"{v} × {n}" for v, n in after.items())
+        lines.append(text)
+    return lines
 
 
 def _beyond_floor(res: dict) -> list[str]:

@@ -7,6 +7,9 @@ Targets (non-streaming, all in front of the same nginx mock upstream):
   direct   the mock itself (nginx, fixed JSON)           -- the zero
   raw      raw-ASGI + aiohttp forwarder, 1 uvicorn worker -- the floor for any Python hop
   keygate  Keygate, 1 uvicorn worker, SQLite              -- what we ship
+  keygate_translated  the same Keygate, an Anthropic Messages request translated to Chat Completions
+  keygate_failover    the same Keygate, a route whose priority-0 deployment refuses connections
+                      (breaker open) and whose priority-1 deployment is the mock
   litellm  LiteLLM proxy, 1 worker, master key, no DB     -- the comparison
 
 Rounds are interleaved (every round measures every target, in a rotated order) so that
@@ -53,6 +56,26 @@ PROJECT_PY = ROOT / ".venv" / "bin" / "python"
 PY = sys.executable  # runs the mock SSE upstream and the raw forwarder
 
 CHAT_BODY = b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+# keygate_translated: an Anthropic Messages request for a model the mock (kind openai) serves.
+MESSAGES_BODY = b'{"model":"gpt-4o","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
+MESSAGES_HEADERS = {"anthropic-version": "2023-06-01"}
+# keygate_failover: a model of its own, routed by the KEYGATE_CONFIG file below.
+FAILOVER_MODEL = "bench-failover"
+FAILOVER_BODY = b'{"model":"bench-failover","messages":[{"role":"user","content":"hi"}]}'
+# The Keygate target's KEYGATE_CONFIG. It adds one route and leaves `gpt-4o` to the provider
+# the environment declares (OPENAI_BASE_URL = the mock, route "*"), exactly as before: the
+# pass-through row stays comparable with runs made before the translated and failover rows.
+KEYGATE_CONFIG_YAML = """\
+# written by bench/run.py: the keygate_failover target's route
+providers:
+  - {{name: refused, kind: openai, base_url: "http://127.0.0.1:{closed}/v1", timeouts: {{connect: 1}}}}
+  - {{name: mock, kind: openai, base_url: "{mock}/v1", api_key_env: OPENAI_API_KEY}}
+routes:
+  - model: {model}
+    deployments:
+      - {{provider: refused, model: gpt-4o, priority: 0}}
+      - {{provider: mock, model: gpt-4o, priority: 1}}
+"""
 JSON_HEADERS = {"Content-Type": "application/json"}
 MOCK_UPSTREAM_KEY = "mock-upstream-key"
 MOCK_REPLY = b"Hello from the mock upstream."
@@ -128,12 +151,16 @@ PROFILES = {
     },
 }
 
-NONSTREAM_TARGETS = ("direct", "raw", "keygate", "litellm")
+NONSTREAM_TARGETS = ("direct", "raw", "keygate", "keygate_translated", "keygate_failover", "litellm")
+# Measured in the keygate target's process, reported as their cost over pass-through.
+KEYGATE_VARIANTS = ("keygate_translated", "keygate_failover")
 STREAM_TARGETS = ("sse_direct", "sse_raw", "sse_keygate")
 LABELS = {
     "direct": "direct (nginx mock)",
     "raw": "raw ASGI forwarder",
     "keygate": "Keygate",
+    "keygate_translated": "Keygate translated (Messages → Chat)",
+    "keygate_failover": "Keygate failover (primary refused, breaker open)",
     "litellm": "LiteLLM proxy",
     "sse_direct": "direct (SSE mock)",
     "sse_raw": "raw ASGI forwarder",
@@ -161,6 +188,11 @@ class Target:
         self.proc_name = name  # its log is <tmp>/<proc_name>.log
         self.available = False
         self.note = ""
+        self.body = CHAT_BODY
+        self.expect: tuple[bytes, ...] = (MOCK_REPLY,)  # in a good answer's body
+        self.provider = ""  # the x-keygate-provider a good answer carries ("" = not checked)
+        self.count_header: str | None = None  # a response header whose values latency runs count
+        self.served_by: dict = {}  # x-keygate-provider / x-keygate-attempts of the ready check
 
     def fail(self, note: str) -> Target:
         self.available = False
@@ -175,6 +207,7 @@ class Target:
             "note": self.note,
             "url": self.url,
             "pid": self.proc.pid if self.proc else None,
+            **({"served_by": self.served_by} if self.served_by else {}),
         }
 
 
@@ -182,6 +215,21 @@ def base_env() -> dict:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def post_once(url: str, body: bytes, headers: dict, timeout: float = 10) -> tuple[int, bytes, dict]:
+    """(status, body, lower-cased headers) of one POST; (0, error text, {}) when the connection fails."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read(), {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), {k.lower(): v for k, v in error.headers.items()}
+    except (OSError, ValueError) as error:
+        return 0, str(error).encode(), {}
 
 
 def rotated(items: list, r: int) -> list:
@@ -329,7 +377,7 @@ class Bench:
 
     # -- Keygate ---------------------------------------------------------------------------------
 
-    def keygate_env(self, database_url: str, upstream_base: str, redis_url: str = "") -> dict:
+    def keygate_env(self, database_url: str, upstream_base: str, redis_url: str = "", config: str = "") -> dict:
         env = {
             **base_env(),
             **KEYGATE_ENV,
@@ -340,6 +388,8 @@ class Bench:
             "REDIS_URL": redis_url,
             "OPENAI_BASE_URL": upstream_base + "/v1",
         }
+        if config:
+            env["KEYGATE_CONFIG"] = config
         override = BENCH / "keygate.env"  # optional, uncommitted: extra settings for the targets
         if override.exists():
             for line in override.read_text().splitlines():
@@ -356,11 +406,13 @@ class Bench:
         return None
 
     def prepare_keygate(self, env: dict, tag: str) -> tuple[str | None, str]:
-        """migrate + `keys create`; (key, "") or (None, why not)."""
+        """migrate + `keys create` (+ `gateway check` of its KEYGATE_CONFIG); (key, "") or (None, why not)."""
         steps = [
             ("migrate", ["manage.py", "migrate", "--noinput", "-v0"]),
             ("keys create", ["manage.py", "keys", "create", "--name", "bench", "--models", "*"]),
         ]
+        if env.get("KEYGATE_CONFIG"):
+            steps.insert(0, ("gateway check", ["manage.py", "gateway", "check", env["KEYGATE_CONFIG"]]))
         out = ""
         for what, argv in steps:
             try:
@@ -414,13 +466,20 @@ class Bench:
         """
         if t.proc is None or t.note:
             return t
-        last = [0, b""]
+        last: list = [0, b"", {}]
         first_wrong = [None]
 
         def check() -> bool:
-            last[:] = http_status(t.url, "POST", CHAT_BODY, t.headers, timeout=10)
-            # The mock's own words: proves the answer came through the mock, not a demo provider.
-            if last[0] == 200 and MOCK_REPLY in last[1]:
+            last[:] = post_once(t.url, t.body, t.headers, timeout=10)
+            # The mock's own words: proves the answer came through the mock, not a demo provider
+            # (and for Keygate, the deployment that answered is the one meant).
+            good = last[0] == 200 and all(word in last[1] for word in t.expect)
+            if good and (not t.provider or last[2].get("x-keygate-provider") == t.provider):
+                t.served_by = {
+                    h[len("x-keygate-") :]: last[2][h]
+                    for h in ("x-keygate-provider", "x-keygate-attempts")
+                    if h in last[2]
+                }
                 return True
             if last[0]:
                 first_wrong[0] = first_wrong[0] or time.monotonic()
@@ -436,7 +495,64 @@ class Bench:
             pass
         if t.proc.poll() is not None:
             return t.fail(f"exited with code {t.proc.returncode}:\n{self.procs.log_tail(t.proc_name)}")
-        return t.fail(f"POST {t.url} answered {last[0] or 'nothing'}: {last[1][:300].decode(errors='replace')}")
+        provider = last[2].get("x-keygate-provider")
+        by = f" (x-keygate-provider {provider}, expected {t.provider})" if t.provider and provider else ""
+        return t.fail(f"POST {t.url} answered {last[0] or 'nothing'}{by}: {last[1][:300].decode(errors='replace')}")
+
+    def keygate_variants(self, base: Target) -> None:
+        """The translated and failover targets: other requests to the keygate target's process."""
+        T = self.targets
+        key = base.headers.get("Authorization", "").removeprefix("Bearer ")
+        root = base.url.removesuffix("/v1/chat/completions")
+        translated = Target("keygate_translated", headers={"x-api-key": key, **MESSAGES_HEADERS})
+        translated.url, translated.body = root + "/v1/messages", MESSAGES_BODY
+        translated.expect, translated.provider = (MOCK_REPLY, b'"type":"message"'), "openai"
+        failover = Target("keygate_failover", headers={"Authorization": f"Bearer {key}"})
+        failover.url, failover.body, failover.provider = base.url, FAILOVER_BODY, "mock"
+        failover.count_header = "x-keygate-attempts"
+        for t in (translated, failover):
+            T[t.name] = t
+            if not base.available:
+                t.fail("the keygate target is not available: " + (base.note.splitlines() or [""])[0])
+                continue
+            t.proc, t.proc_name = base.proc, base.proc_name
+        if failover.proc is not None:
+            self.results["failover"] = self.failover_warmup(failover)
+        for t in (translated, failover):
+            self.wait_ready(t, 20)
+
+    def failover_warmup(self, t: Target) -> dict:
+        """The failover route's first requests, one after another: the priority-0 deployment
+        refuses connections until its breaker opens; then every request should go straight to
+        the mock (x-keygate-attempts 1). Measured from there on."""
+        seen = []
+        for _ in range(40):
+            t0 = time.perf_counter()
+            status, _, headers = post_once(t.url, t.body, t.headers, timeout=10)
+            seen.append(
+                {
+                    "status": status,
+                    "attempts": headers.get("x-keygate-attempts"),
+                    "provider": headers.get("x-keygate-provider"),
+                    "ms": round((time.perf_counter() - t0) * 1000, 2),
+                }
+            )
+            if len(seen) >= 3 and all(x["status"] == 200 and x["attempts"] == "1" for x in seen[-3:]):
+                break
+        ones = next((i for i, x in enumerate(seen) if x["attempts"] == "1"), None)
+        out = {
+            "first_request": seen[0],
+            "warmup_attempts": [x["attempts"] for x in seen],
+            "requests_before_one_attempt": ones,
+            "breaker_open": ones is not None,
+        }
+        log(
+            f"keygate_failover: first request {seen[0]['status']} in {seen[0]['ms']} ms, "
+            f"{seen[0]['attempts']} attempts; warm-up attempts {out['warmup_attempts']}"
+        )
+        if ones is None:
+            self.note("keygate_failover: x-keygate-attempts never came down to 1 in the warm-up (breaker not open)")
+        return out
 
     # ---------------------------------------------------------------------------------------------
 
@@ -452,20 +568,33 @@ class Bench:
 
         missing = self.keygate_missing()
         if missing:
-            T["keygate"] = Target("keygate").fail(missing)
-            T["sse_keygate"] = Target("sse_keygate").fail(missing)
+            for name in ("keygate", "sse_keygate", *KEYGATE_VARIANTS):
+                T[name] = Target(name).fail(missing)
         else:
             for name, upstream in (("keygate", self.mock_base), ("sse_keygate", self.sse_base)):
-                env = self.keygate_env(f"sqlite:///{self.tmp / (name + '.sqlite3')}", upstream)
+                config = self.write_keygate_config() if name == "keygate" else ""
+                env = self.keygate_env(f"sqlite:///{self.tmp / (name + '.sqlite3')}", upstream, config=config)
                 key, why = self.prepare_keygate(env, name)
                 T[name] = self.start_keygate(name, env, key) if key else Target(name).fail(why)
+            T["keygate"].provider = "openai"  # the environment's provider, as before the config file
 
         for name in ("raw", "sse_raw", "keygate", "sse_keygate", "litellm"):
             t = T[name]
             self.wait_ready(t, 120 if name == "litellm" else 60)
             if t.available:
                 log(f"{name}: ready at {t.url}")
+            if name == "keygate" and not missing:
+                self.keygate_variants(t)
+                for v in KEYGATE_VARIANTS:
+                    if T[v].available:
+                        log(f"{v}: ready ({T[v].served_by})")
         self.results["targets"] = {name: t.as_json() for name, t in T.items()}
+
+    def write_keygate_config(self) -> str:
+        """The keygate target's KEYGATE_CONFIG: the failover route (a port nothing listens on, then the mock)."""
+        path = self.tmp / "keygate.yaml"
+        path.write_text(KEYGATE_CONFIG_YAML.format(closed=free_port(), mock=self.mock_base, model=FAILOVER_MODEL))
+        return str(path)
 
     # ---------------------------------------------------------------------------------------------
     # Phase 1: latency distributions (aiohttp client, interleaved rounds)
@@ -475,14 +604,17 @@ class Bench:
         plan = self.p["lat_plan"]
         rounds = self.p["lat_rounds"]
         raw: dict = {
-            t.name: {c: {"lat": [], "rounds_p50": [], "failed": 0, "n": 0, "wall": 0.0} for c in plan} for t in targets
+            t.name: {c: {"lat": [], "rounds_p50": [], "failed": 0, "n": 0, "wall": 0.0, "seen": {}} for c in plan}
+            for t in targets
         }
         log(f"latency: {rounds} rounds x concurrency {list(plan)} x {[t.name for t in targets]}")
         for r in range(rounds):
             for c, (count, cap) in plan.items():
                 for t in rotated(targets, r):
-                    res = runner.run(load.latency_run(t.url, t.headers, CHAT_BODY, c, count, cap))
+                    res = runner.run(load.latency_run(t.url, t.headers, t.body, c, count, cap, t.count_header))
                     cell = raw[t.name][c]
+                    for value, n in res["header_counts"].items():
+                        cell["seen"][value] = cell["seen"].get(value, 0) + n
                     cell["lat"].extend(res["latencies"])
                     cell["rounds_p50"].append(load.percentile(res["latencies"], 50))
                     cell["failed"] += res["failed"]
@@ -498,6 +630,8 @@ class Bench:
                 row["failed"] = cell["failed"]
                 row["rps"] = cell["n"] / cell["wall"] if cell["wall"] else None
                 row["rounds_p50_ms"] = [v * 1000 if v is not None else None for v in cell["rounds_p50"]]
+                if t.count_header:
+                    row[t.count_header] = dict(sorted(cell["seen"].items()))
                 out["targets"][t.name][str(c)] = row
         direct = out["targets"].get("direct")
         for name, rows in out["targets"].items():
@@ -507,12 +641,31 @@ class Bench:
                 d = direct[c]
                 row["added_p50_ms"] = paired_added(row["rounds_p50_ms"], d["rounds_p50_ms"])
                 row["added_p99_ms"] = row["p99"] - d["p99"] if d.get("n") else None
+        keygate = out["targets"].get("keygate")
+        for name in KEYGATE_VARIANTS:
+            for c, row in out["targets"].get(name, {}).items():
+                if keygate and keygate[c].get("n") and row.get("n"):
+                    # Issue #16: its cost over pass-through, paired per round like "added".
+                    row["over_keygate_p50_ms"] = paired_added(row["rounds_p50_ms"], keygate[c]["rounds_p50_ms"])
+        failover = out["targets"].get("keygate_failover")
+        if failover and "failover" in self.results:
+            seen: dict = {}
+            for row in failover.values():
+                for value, n in row.get("x-keygate-attempts", {}).items():
+                    seen[value] = seen.get(value, 0) + n
+            self.results["failover"]["measured_attempts"] = dict(sorted(seen.items()))
         self.results["latency"] = out
 
     # Phase 2: max throughput with wrk (interleaved rounds)
 
     def run_wrk(self, t: Target, seconds: int, connections: int | None = None) -> dict:
-        env = {**os.environ, "WRK_AUTH": t.headers.get("Authorization", "")}
+        extra = "\n".join(f"{k}: {v}" for k, v in t.headers.items() if k not in ("Authorization", "Content-Type"))
+        env = {
+            **os.environ,
+            "WRK_AUTH": t.headers.get("Authorization", ""),
+            "WRK_BODY": t.body.decode(),
+            "WRK_HEADERS": extra,
+        }
         cmd = [
             "wrk",
             f"-t{self.p['wrk_threads']}",
@@ -590,12 +743,28 @@ class Bench:
             if cpu:
                 out["targets"][name]["cpu_us_per_request"] = statistics.median(cpu)
         keygate, raw = out["targets"].get("keygate", {}), out["targets"].get("raw", {})
+        for name in KEYGATE_VARIANTS:
+            row = out["targets"].get(name, {})
+            if row.get("rps") and keygate.get("rps"):
+                # Issue #16: translated / failover over pass-through, same process, same rounds.
+                row["vs_keygate"] = row["rps"] / keygate["rps"]
+                row["beyond_keygate_us"] = 1e6 / row["rps"] - 1e6 / keygate["rps"]
+                if "cpu_us_per_request" in row and "cpu_us_per_request" in keygate:
+                    row["cpu_over_keygate_us"] = row["cpu_us_per_request"] - keygate["cpu_us_per_request"]
         if keygate.get("rps") and raw.get("rps"):
             # Issue #16: what Keygate costs per request beyond the same server and client machinery.
             out["beyond_floor_us"] = 1e6 / keygate["rps"] - 1e6 / raw["rps"]
             if "cpu_us_per_request" in keygate and "cpu_us_per_request" in raw:
                 out["beyond_floor_cpu_us"] = keygate["cpu_us_per_request"] - raw["cpu_us_per_request"]
         self.results["throughput"] = out
+        failover = self.targets.get("keygate_failover")
+        if failover is not None and failover.available and "failover" in self.results:
+            # wrk counts no headers: after its rounds, a few requests say where the route stands.
+            seen: dict = {}
+            for _ in range(20):
+                attempts = post_once(failover.url, failover.body, failover.headers)[2].get("x-keygate-attempts", "-")
+                seen[attempts] = seen.get(attempts, 0) + 1
+            self.results["failover"]["attempts_after_throughput"] = dict(sorted(seen.items()))
 
     def phase_stages(self) -> None:
         """Keygate's own CPU per request by stage (bench/stages.py, in-process, its own nginx mock)."""
