@@ -6,7 +6,7 @@
 Targets (non-streaming, all in front of the same nginx mock upstream):
   direct   the mock itself (nginx, fixed JSON)           -- the zero
   raw      raw-ASGI + aiohttp forwarder, 1 uvicorn worker -- the floor for any Python hop
-  keygate  Keygate, 1 uvicorn worker, SQLite              -- what we ship
+  keygate  Keygate as `make run` serves it (python -m config.serve), 1 worker, SQLite -- what we ship
   keygate_translated  the same Keygate, an Anthropic Messages request translated to Chat Completions
   keygate_failover    the same Keygate, a route whose priority-0 deployment refuses connections
                       (breaker open) and whose priority-1 deployment is the mock
@@ -431,28 +431,14 @@ class Bench:
         return lines[-1], ""
 
     def start_keygate(self, name: str, env: dict, key: str, workers: int = 1) -> Target:
+        """Keygate as ``make run`` serves it: ``python -m config.serve`` (uvicorn with uvloop,
+        httptools and Keygate's request-head bounds, no uvicorn access log)."""
         t = Target(name, headers={"Authorization": f"Bearer {key}"})
         port = free_port()
-        uvicorn = ROOT / ".venv" / "bin" / "uvicorn"
-        cmd = [uvicorn] if uvicorn.exists() else [self.keygate_py, "-m", "uvicorn"]
         t.proc = self.procs.start(
             name,
-            [
-                *cmd,
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                port,
-                "--workers",
-                workers,
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-            ],
-            env=env,
+            [self.keygate_py, "-m", "config.serve"],
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(workers)},
             cwd=ROOT,
         )
         t.url = f"http://127.0.0.1:{port}/v1/chat/completions"

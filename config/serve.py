@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,7 @@ def server_options() -> dict[str, Any]:
 
 
 def main() -> None:
-    env_file = BASE_DIR / ".env"
+    env_file = Path(os.environ.get("KEYGATE_ENV_FILE") or BASE_DIR / ".env")  # as config/settings.py reads it
     if env_file.is_file():
         environ.Env.read_env(env_file, overwrite=False)
     options = server_options()
