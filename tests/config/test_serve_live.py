@@ -92,6 +92,23 @@ def test_a_slow_head_on_a_kept_alive_connection_gets_408(served: str) -> None:
     assert first.startswith(b"HTTP/1.1 200 ") and rest.startswith(b"HTTP/1.1 408 ")
 
 
+def test_a_head_begun_on_a_kept_alive_connection_gets_its_whole_timeout(served: str) -> None:
+    # The connection's timer was set when it opened; a head begun 0.3 s later still gets the full
+    # 0.5 s from its own first byte, not what was left of the connection's.
+    with contextlib.closing(_connect(served)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = b""
+        while not first.endswith(b'{"status": "ok"}'):
+            first += sock.recv(65536)
+        time.sleep(0.3)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        begun = time.monotonic()
+        rest = _read_all(sock)
+        waited = time.monotonic() - begun
+    assert rest.startswith(b"HTTP/1.1 408 ")
+    assert waited >= 0.45
+
+
 def test_an_oversized_request_head_gets_431(served: str) -> None:
     with contextlib.closing(_connect(served)) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 8192 + b"\r\n\r\n")
