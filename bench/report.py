@@ -220,17 +220,28 @@ def evaluate(res: dict) -> list[dict]:
     so = res.get("scale_out") or {}
     if so.get("available"):
         w = {int(k): x.get("rps") for k, x in so["workers"].items()}
+        busy = {int(k): x.get("machine_busy") for k, x in so["workers"].items()}
+        cores = so.get("cores") or 0
         text = ", ".join(f"{k} w: {_f(v, 0)}" for k, v in sorted(w.items())) + " req/s"
-        ok = None
+        ok, status = None, NA
         if w.get(1) and w.get(2):
-            # 2 cores shared with wrk and the mock: 2 workers must gain, 4 must not lose.
-            ok = w[2] >= 1.2 * w[1] and (w.get(4) is None or w[4] >= 0.9 * w[2])
+            ok = w[2] >= 1.2 * w[1]
+            status = _status(ok)
+            if busy.get(1) is not None:
+                text += f"; all {cores} cores {busy[1]:.0%} busy with 1 worker"
+            if not ok and busy.get(1) is not None and busy[1] >= 0.9:
+                # No idle core for a second worker (wrk, nginx, PostgreSQL, Redis share them):
+                # reported, not judged, as issue #16 asks.
+                text += " (no idle core for a second worker: more workers cannot gain on this machine)"
+                status = INFO
+        if cores and cores <= 2 and w.get(4) is not None:
+            text += f"; 4 workers on {cores} cores: shown, not judged"
         add(
             "scale-out",
             "throughput grows with workers (PostgreSQL + Redis)",
-            "1 → 2 ≥ +20 %, 4 ≥ 2 − 10 %",
+            "1 → 2 ≥ +20 % when a core is idle; 1, 2, 4 reported",
             text,
-            _status(ok),
+            status,
             w,
         )
     else:

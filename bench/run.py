@@ -168,6 +168,21 @@ LABELS = {
 }
 
 
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat's ``cpu`` line."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def busy_between(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The fraction of all cores' time spent busy between two ``machine_cpu()`` readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else None
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -1033,7 +1048,10 @@ class Bench:
         log(f"scale-out: workers {[w for w, _ in ready]}, {self.p['scale_rounds']} rounds")
         for r_ in range(self.p["scale_rounds"]):
             for w, t in rotated(ready, r_):
-                runs[w].append(self.run_wrk(t, self.p["scale_seconds"]))
+                before = machine_cpu()
+                result = self.run_wrk(t, self.p["scale_seconds"])
+                result["machine_busy"] = busy_between(before, machine_cpu())
+                runs[w].append(result)
         out.update(
             {
                 "available": True,
@@ -1051,7 +1069,11 @@ class Bench:
                 "rps_rounds": [x["rps"] for x in ok],
                 "errors": sum(x["error_count"] for x in ok),
                 "error": None if ok else (rs[0].get("error") if rs else "no run"),
+                # The whole machine's CPU (all cores) while wrk ran: with 1 worker near 100 %,
+                # wrk, nginx, PostgreSQL, Redis and Keygate already use every core.
+                "machine_busy": statistics.median([x["machine_busy"] for x in ok]) if ok else None,
             }
+        out["cores"] = os.cpu_count()
         if len(ready) >= 2:
             out["revocation"] = self._revocation(env, ready[0][1], ready[1][1])
         for w, t in servers:
