@@ -2,11 +2,17 @@
 
     .venv/bin/python bench/ab.py /path/to/tree-a /path/to/tree-b [--rounds 5] [--seconds 3]
 
-Starts one nginx mock (bench/mock_nginx.conf) and one Keygate per tree (SQLite, one uvicorn
-worker, uvloop + httptools, the same settings as bench/run.py), then alternates
+Starts one nginx mock (bench/mock_nginx.conf) and one Keygate per tree (SQLite, one worker, the
+same settings as bench/run.py), then alternates
 ``wrk -t1 -c32`` rounds A, B, A, B … so both see the same machine load; prints each round and
 the medians. On a busy shared machine the absolute numbers drift; the A/B ratio per round is
 the figure. Everything started is killed on exit.
+
+``--servers A,B`` picks the server of each tree: ``uvicorn`` (default: ``uvicorn
+config.asgi:application`` with uvloop + httptools), ``serve`` (``python -m config.serve``, what
+``make run`` serves) or ``granian`` (``granian --interface asgi``, uvloop, HTTP/1 only; granian is
+not a dependency: ``pip install granian==2.8.7`` into the venv first). The same tree twice with
+two servers compares the servers.
 """
 
 from __future__ import annotations
@@ -49,10 +55,20 @@ def wait_http(url: str, headers: dict[str, str], body: bytes, timeout: float = 6
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (from /proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its children (granian serves from a child)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    pending.extend(int(child) for child in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def wrk(url: str, auth: str, seconds: float, connections: int, pid: int | None = None) -> dict:
@@ -82,6 +98,23 @@ def wrk(url: str, auth: str, seconds: float, connections: int, pid: int | None =
     return result
 
 
+def server_command(server: str, python: str, port: int) -> list[str]:
+    """How one tree's Keygate is served (``--servers``)."""
+    if server == "serve":
+        return [python, "-m", "config.serve"]  # HOST, PORT and WORKERS come from the environment
+    if server == "granian":
+        return [
+            python, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--http", "1", "--no-ws",
+            "--workers", "1", "--host", "127.0.0.1", "--port", str(port), "config.asgi:application",
+        ]  # fmt: skip
+    if server == "uvicorn":
+        return [
+            python, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        ]  # fmt: skip
+    raise SystemExit(f"unknown server {server!r}: uvicorn, serve or granian")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("trees", nargs=2, type=Path)
@@ -89,6 +122,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--access-log", default="WARNING", help="KEYGATE_ACCESS_LOG (INFO: the JSON access log on)")
+    parser.add_argument("--servers", default="uvicorn,uvicorn", help="the server of each tree: uvicorn, serve, granian")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="keygate-ab-"))
     procs: list[subprocess.Popen] = []
@@ -134,27 +168,12 @@ def main() -> None:
                 .splitlines()[-1]
             )
             port = free_port()
+            server = args.servers.split(",")[index]
             procs.append(
                 subprocess.Popen(
-                    [
-                        python,
-                        "-m",
-                        "uvicorn",
-                        "config.asgi:application",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--workers",
-                        "1",
-                        "--loop",
-                        "uvloop",
-                        "--http",
-                        "httptools",
-                        "--no-access-log",
-                    ],
+                    server_command(server, python, port),
                     cwd=tree,
-                    env=env,
+                    env={**env, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"},
                     stdout=(tmp / f"keygate{index}.log").open("w"),
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -164,7 +183,7 @@ def main() -> None:
             auth = f"Bearer {key}"
             body = b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
             wait_http(url, {"Authorization": auth, "Content-Type": "application/json"}, body)
-            targets.append((tree.name, url, auth, procs[-1].pid))
+            targets.append((f"{tree.name}:{server}", url, auth, procs[-1].pid))
         for _name, url, auth, pid in targets:  # warm-up
             wrk(url, auth, 1, args.connections, pid)
         results: dict[str, list[dict]] = {name: [] for name, _, _, _ in targets}
