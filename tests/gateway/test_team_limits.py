@@ -13,13 +13,13 @@ import time_machine
 
 from gateway.dialects import Dialect
 from gateway.exceptions import PermissionDenied
-from gateway.limits import BudgetExceeded, KeyLimitsThrottle, RateLimited, budget_spent
+from gateway.limits import Admission, BudgetExceeded, KeyLimitsThrottle, RateLimited, budget_spent
 from gateway.limitstore import MemoryLimitStore, Scope
 from gateway.permissions import ModelInScope
 from gateway.wire import render_error
 from keys.limits import Limits
 from keys.services import TeamState
-from tests.gateway.test_limits import NOW, PRICES, Seed, _request, _state
+from tests.gateway.test_limits import NOW, PRICES, Seed, _request, _state, clock  # noqa: F401 (the bucket clock)
 from tests.limits.test_limitstore import _budget, store  # noqa: F401 (the memory/Redis fixture)
 
 TEAM = TeamState(id=3, name="search", model_patterns=("gpt-*",), limits=Limits())
@@ -210,3 +210,94 @@ def test_a_team_budget_refusal_names_the_team_in_both_dialects(dialect) -> None:
         assert payload["error"]["type"] == "insufficient_quota"
     else:
         assert payload["error"]["message"].startswith("This team has used its token budget")
+
+
+# --- the rate-limit headers when the key and its team both count --------------------------------
+
+
+def _admitted_headers(throttle, state) -> dict[bytes, bytes]:
+    admission = _outcomes(throttle, [_request(state)])[0]
+    assert isinstance(admission, Admission)
+    return dict(admission.headers)
+
+
+def test_a_team_with_only_a_token_limit_leaves_the_keys_request_headers_in_place(clock) -> None:  # noqa: F811
+    headers = _admitted_headers(_throttle(), _team_key(1, Limits(tpm_limit=5000), rpm_limit=10))
+    assert headers[b"x-ratelimit-limit-requests"] == b"10"
+    assert headers[b"x-ratelimit-remaining-requests"] == b"9"
+    assert headers[b"x-ratelimit-limit-tokens"] == b"5000"
+
+
+def test_a_team_with_only_a_request_limit_leaves_the_keys_token_headers_in_place(clock) -> None:  # noqa: F811
+    headers = _admitted_headers(_throttle(), _team_key(1, Limits(rpm_limit=10), tpm_limit=5000))
+    assert headers[b"x-ratelimit-limit-tokens"] == b"5000"
+    assert headers[b"x-ratelimit-remaining-tokens"] == b"5000"
+    assert headers[b"x-ratelimit-limit-requests"] == b"10"
+
+
+def test_a_team_limiting_only_parallel_requests_leaves_the_keys_rate_limit_headers_as_they_are(clock) -> None:  # noqa: F811
+    headers = _admitted_headers(_throttle(), _team_key(1, Limits(max_parallel=4), rpm_limit=10, tpm_limit=5000))
+    assert headers == dict(_admitted_headers(_throttle(), _state(rpm_limit=10, tpm_limit=5000)))
+
+
+def test_the_token_headers_report_the_team_when_it_has_fewer_tokens_left(clock) -> None:  # noqa: F811
+    headers = _admitted_headers(_throttle(), _team_key(1, Limits(tpm_limit=2000), tpm_limit=5000))
+    assert headers[b"x-ratelimit-limit-tokens"] == b"2000"
+    assert headers[b"x-ratelimit-remaining-tokens"] == b"2000"
+
+
+def test_the_token_headers_report_the_key_when_it_has_fewer_tokens_left(clock) -> None:  # noqa: F811
+    headers = _admitted_headers(_throttle(), _team_key(1, Limits(tpm_limit=5000), tpm_limit=2000))
+    assert headers[b"x-ratelimit-limit-tokens"] == b"2000"
+
+
+def test_the_token_headers_report_the_team_once_other_keys_used_its_tokens(clock) -> None:  # noqa: F811
+    throttle = _throttle()
+    team = Limits(tpm_limit=5000)
+
+    async def scenario():
+        other = await throttle.admit(_request(_team_key(2, team)))
+        await throttle.settle(other, tokens=4000, cost=Decimal(0))
+        return await throttle.admit(_request(_team_key(1, team, tpm_limit=2000)))
+
+    headers = dict(run(scenario()).headers)
+    assert headers[b"x-ratelimit-limit-tokens"] == b"5000"
+    assert headers[b"x-ratelimit-remaining-tokens"] == b"1000"
+
+
+def test_when_key_and_team_have_as_many_requests_left_the_headers_report_the_keys_limit(clock) -> None:  # noqa: F811
+    throttle = _throttle()
+    team = Limits(rpm_limit=20)
+    _outcomes(throttle, [_request(_team_key(i, team)) for i in range(2, 12)])  # the team has 10 left
+    headers = _admitted_headers(throttle, _team_key(1, team, rpm_limit=10))  # both now have 9 left
+    assert headers[b"x-ratelimit-limit-requests"] == b"10"
+    assert headers[b"x-ratelimit-remaining-requests"] == b"9"
+    assert headers[b"x-ratelimit-reset-requests"] == b"6s"
+
+
+def test_when_key_and_team_have_as_many_tokens_left_the_headers_report_the_keys_limit(clock) -> None:  # noqa: F811
+    throttle = _throttle()
+    team = Limits(tpm_limit=2000)
+
+    async def scenario():
+        other = await throttle.admit(_request(_team_key(2, team)))
+        await throttle.settle(other, tokens=1000, cost=Decimal(0))  # the team has 1000 left
+        return await throttle.admit(_request(_team_key(1, team, tpm_limit=1000)))
+
+    headers = dict(run(scenario()).headers)
+    assert headers[b"x-ratelimit-limit-tokens"] == b"1000"
+    assert headers[b"x-ratelimit-remaining-tokens"] == b"1000"
+    assert headers[b"x-ratelimit-reset-tokens"] == b"0ms"
+
+
+def test_a_teams_rpm_bounds_its_keys_together_on_either_store(store) -> None:  # noqa: F811
+    team = Limits(rpm_limit=2)
+    outcomes = _outcomes(_throttle(store), [_request(_team_key(i, team, rpm_limit=100)) for i in (1, 2, 3)])
+    assert [type(o).__name__ for o in outcomes] == ["Admission", "Admission", "RateLimited"]
+    assert outcomes[2].limit == "team_requests"
+
+
+def test_a_budget_refusal_names_the_key_unless_told_it_is_the_teams() -> None:
+    refused = BudgetExceeded("This key has used its token budget for the day.", wait=None)
+    assert refused.detail.code == "key_budget_exceeded"
+    assert (b"x-keygate-limit-scope", b"key") in refused.extra_headers

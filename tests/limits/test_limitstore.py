@@ -413,3 +413,13 @@ def test_seeding_an_already_counted_budget_keeps_its_count(clock) -> None:
     _admit(store, budget=budget)
     run(store.seed_budget(_key(1, budget=_budget()), 0, 0.0))
     assert _admit(store, budget=budget)["refused"] == "budget_tokens"
+
+
+def test_tokens_refilled_before_a_token_limit_changes_keep_the_old_rate(clock) -> None:
+    # Each admission re-stamps the bucket at its level (as the Redis script does): time already
+    # passed refilled at the limit in force then, not at the new one set since.
+    store = MemoryLimitStore()
+    _settle(store, tpm=600, tokens=600)
+    clock.now += 6.0
+    assert _admit(store, tpm=600)["tokens_remaining"] == pytest.approx(60.0)
+    assert _admit(store, tpm=6000)["tokens_remaining"] == pytest.approx(60.0)
