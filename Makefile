@@ -39,6 +39,7 @@ test-fast: $(VENV)/.dev-installed
 
 ## mutation: mutmut on the security-critical modules (setup.cfg [mutmut] only_mutate, one line each) against the
 ##   fast suite; prints killed / survived / total per module and every survivor. Slow, so not in `make test` / CI.
+##   Start Redis first (`bash scripts/services.sh start`): a team-limit test kills one mutant only on the Redis store.
 MUTATION_JOBS ?= 2
 mutation: $(VENV)/.dev-installed
 	rm -rf mutants && mkdir mutants
