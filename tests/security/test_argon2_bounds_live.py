@@ -40,6 +40,7 @@ pytestmark = pytest.mark.live
 
 TOKEN = "bounds-metrics-token"
 MODELS = "/v1/models"
+LIMIT = 5  # sign-in failures per username and address (AXES_FAILURE_LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> KeygateServer:
         "KEYGATE_AUTH_FAILURES_PER_MINUTE": "30",
         "KEYGATE_METRICS_TOKEN": TOKEN,
         "LOG_LEVEL": "WARNING",
+        "AXES_FAILURE_LIMIT": str(LIMIT),
     }
     with KeygateServer(Path(tmp_path_factory.mktemp("bounds")), env=env) as running:
         yield running
@@ -255,8 +257,12 @@ def test_50_concurrent_sign_ins_with_random_usernames_are_never_a_5xx_and_memory
 
 def test_twenty_parallel_password_guesses_leave_the_pair_locked_out(server: KeygateServer) -> None:
     """The exact count (5 passwords checked of 20) is tests/keys/test_signin.py's; here, the real
-    server under real concurrency: no 5xx, and unless the right password was among the few checked,
-    it is refused afterwards (the limit held)."""
+    server under real concurrency: no 5xx, at most the limit of passwords checked, and unless the right
+    password was among them, it is refused afterwards (the limit held).
+
+    When the right password was among them, what follows depends on the order the parallel requests
+    ran in: the success clears the count (as axes does), and the guesses that land after it count
+    again — enough of them lock the pair out, as they should. Both outcomes are right then."""
     for run in range(3):
         username, password = f"guessed-{run}", f"right-{run}-" + "x" * 12
         server.shell(
@@ -269,7 +275,13 @@ def test_twenty_parallel_password_guesses_leave_the_pair_locked_out(server: Keyg
 
         print(f"\nsign-in: 20 parallel guesses → {statuses.count(429)}×429, right password in: {302 in statuses}")
         assert set(statuses) <= {200, 302, 429}
-        assert after == (302 if 302 in statuses else 429)
+        checked = len(statuses) - statuses.count(429)
+        if 302 in statuses:
+            assert checked <= 2 * LIMIT  # the limit before the success, and again after it
+            assert after in {302, 429}
+        else:
+            assert checked <= LIMIT
+            assert after == 429
 
 
 def test_malformed_keys_from_an_office_nat_lock_nobody_out(server: KeygateServer) -> None:
