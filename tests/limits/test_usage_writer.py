@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -43,6 +44,48 @@ def test_records_are_written_in_batches_and_close_flushes_the_rest(make_key) -> 
     assert asyncio.run(scenario()) == 0  # record() never waits for the database
     assert UsageRecord.objects.filter(key=key).count() == 250
     assert UsageRecord.objects.values("request_id").distinct().count() == 250
+
+
+def test_every_field_of_every_row_lands_in_its_column_across_statements(make_key) -> None:
+    """Rows go in multi-row INSERTs (58 rows a statement on SQLite): 130 rows with a different value
+    in every field span three statements, and each reads back as it was recorded."""
+    key, _ = make_key()
+    start = timezone.now().replace(microsecond=0)
+    wanted = {
+        f"row-{i}": {
+            "endpoint": ("chat/completions", "messages")[i % 2],
+            "model": f"model-{i}",
+            "provider": f"provider-{i % 3}",
+            "attempts": 1 + i % 3,
+            "status_code": (200, 429, 502)[i % 3],
+            "input_tokens": i,
+            "output_tokens": 2 * i + 1,
+            "cost_usd": Decimal(i) / 1000,
+            "latency_ms": i + 0.5,
+            "ttfb_ms": None if i % 4 == 0 else i / 4,
+            "streamed": i % 2 == 1,
+            "aborted": i % 5 == 0,
+            "error_type": "" if i % 3 == 0 else f"upstream_{i}",
+            "client_ip": None if i % 7 == 0 else f"10.0.{i // 256}.{i % 256}",
+            "created_at": start + timedelta(seconds=i),
+        }
+        for i in range(130)
+    }
+
+    async def scenario() -> None:
+        writer = UsageWriter(interval=60, batch_size=1000)
+        for request_id, fields in wanted.items():
+            writer.record(**{**_fields(key), **fields, "request_id": request_id})
+        await writer.close()
+
+    asyncio.run(scenario())
+    stored = {
+        row["request_id"]: row
+        for row in UsageRecord.objects.filter(key=key).values("request_id", *next(iter(wanted.values())))
+    }
+    assert {request_id: stored.get(request_id) for request_id in wanted} == {
+        request_id: {"request_id": request_id, **fields} for request_id, fields in wanted.items()
+    }
 
 
 def test_last_used_is_written_at_most_once_a_minute_per_key(make_key) -> None:
