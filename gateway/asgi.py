@@ -285,9 +285,10 @@ class GatewayApp:
                 this.uncancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.sleep(0)
-            if completed:
+            if completed or outcome.delivered:
                 # The whole answer was sent before the client hung up (a client closes as soon as it
-                # has read the last event): a finished stream, not an aborted one.
+                # has read the last event, maybe before the upstream has closed its side): a
+                # finished stream, not an aborted one.
                 outcome.aborted = False
             else:
                 outcome.error_type = outcome.error_type or "client_disconnected"

@@ -48,6 +48,7 @@ class Outcome:
     attempts: int = 0
     upstream_model: str = ""
     provider_key: str = ""
+    delivered: bool = False  # a stream's final event reached the client's socket
 
 
 def prepare_body(request: GatewayRequest, deployment: Deployment) -> tuple[bytes, dict[str, Any], bool]:
@@ -240,6 +241,8 @@ async def _relay_events(
             out = feed(chunk)
             if out:
                 await response.write(out)
+                if _ends_stream(out):
+                    outcome.delivered = True
     except UpstreamError as error:
         failure = error
     finally:
@@ -250,6 +253,24 @@ async def _relay_events(
         outcome.error_type = failure.kind
         rest += stream_error_event(request.dialect, failure, request.request_id)
     await response.end(rest)
+
+
+# The final event of each protocol's stream, as a line of its own. A client may hang up as soon as
+# it has read one; the upstream may still be closing its side then.
+_FINAL_EVENTS = (
+    b"data: [DONE]",
+    b"data:[DONE]",
+    b"event: message_stop",
+    b"event: response.completed",
+    b"event: response.incomplete",
+    b"event: response.failed",
+)
+
+
+def _ends_stream(out: bytes) -> bool:
+    """Whether ``out`` (whole events, in the client's protocol) holds the stream's final event.
+    At the start of a line only: JSON text inside an event cannot hold a raw line break."""
+    return any(out.startswith(final) or b"\n" + final in out for final in _FINAL_EVENTS)
 
 
 def _parsed_answer(raw: bytes, upstream: Upstream) -> Any:

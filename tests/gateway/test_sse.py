@@ -204,3 +204,28 @@ def test_usage_is_read_from_a_plain_response_body(body: object, expected: tuple[
     usage.absorb_body(body)
 
     assert (usage.input_tokens, usage.output_tokens) == expected
+
+
+@pytest.mark.parametrize(
+    ("out", "final"),
+    [
+        (b"".join(CHAT_STREAM), True),
+        (b"".join(CHAT_STREAM[:-1]), False),
+        (_event("[DONE]"), True),
+        (b"data:[DONE]\n\n", True),
+        (_event({"type": "message_delta"}, "message_delta") + _event({"type": "message_stop"}, "message_stop"), True),
+        (_event({"type": "response.completed"}, "response.completed"), True),
+        (_event({"type": "response.output_text.delta"}, "response.output_text.delta"), False),
+        # The words inside an event's JSON are not the event: a model may write them.
+        (_event({"choices": [{"index": 0, "delta": {"content": "data: [DONE]"}}]}), False),
+        (
+            _event({"type": "content_block_delta", "delta": {"text": "event: message_stop"}}, "content_block_delta"),
+            False,
+        ),
+    ],
+)
+def test_a_streams_final_event_is_recognised_only_as_an_event(out: bytes, final: bool) -> None:
+    """What lets a client that hangs up right after the last event count as finished (gateway.relay)."""
+    from gateway.relay import _ends_stream
+
+    assert _ends_stream(out) is final

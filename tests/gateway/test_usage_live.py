@@ -57,6 +57,22 @@ def test_a_stream_is_recorded_as_streamed_with_the_usage_keygate_asked_for(
     )
 
 
+def test_a_stream_read_to_its_last_event_is_finished_though_the_upstream_has_not_closed(
+    live: LiveKeygate, client: openai.OpenAI
+) -> None:
+    """The SDK hangs up as soon as it reads ``[DONE]``; this upstream (``mock-linger``) keeps its
+    side open after it. The client had the whole answer: a finished stream with the upstream's
+    usage, not an abort (it was, one run in a few, when the SDK's hang-up beat the upstream's close)."""
+    request_id, options = _rid()
+
+    chunks = list(client.chat.completions.create(model="mock-linger", messages=HI, stream=True, **options))
+
+    record = live.usage(request_id)[request_id]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("Hello from Keygate")
+    assert (record["streamed"], record["aborted"], record["status_code"], record["error_type"]) == (1, 0, 200, "")
+    assert record["input_tokens"] > 0 and record["output_tokens"] > 0
+
+
 def test_a_responses_stream_is_recorded_with_the_completed_events_usage(
     live: LiveKeygate, client: openai.OpenAI
 ) -> None:

@@ -67,6 +67,7 @@ FAULT_MODELS: tuple[str, ...] = (
     "mock-redirect",
     "mock-huge",
     "mock-reset",
+    "mock-linger",
 )
 
 OPENAI_ENDPOINTS = (
@@ -376,6 +377,8 @@ class _Upstream:
             return await self._stall(request, record, endpoint, body, is_stream, headers)
         elif model == "mock-reset":
             return await self._reset(request, record, endpoint, body, is_stream, headers)
+        elif model == "mock-linger" and is_stream:
+            return await self._linger(request, record, endpoint, body, headers)
         elif model == "mock-slow-stream" and is_stream:
             count = int(_number(body.get("mock_chunks"), SLOW_STREAM_CHUNKS))
             pieces = [f"chunk {index} " for index in range(1, max(count, 1) + 1)]
@@ -461,6 +464,18 @@ class _Upstream:
             await response.prepare(request)
             self.log.update(record, status=200)
             await response.write(encoded[: len(encoded) // 2])
+        await self._wait_for_disconnect(request, record)
+        return response
+
+    async def _linger(
+        self, request: web.Request, record: dict[str, Any], endpoint: str, body: dict, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """Send the whole stream, its last event included, then keep the response open (no end of
+        the chunked body) until the client leaves: an upstream slow to close after its answer."""
+        response = await self._start_stream(request, record, "text/event-stream; charset=utf-8", headers)
+        for event in demo.stream_events(endpoint, body):
+            self.log.add_chunk_time(record)
+            await response.write(event)
         await self._wait_for_disconnect(request, record)
         return response
 
