@@ -46,6 +46,7 @@ class UsageWriter:
         self._last_used_pending: dict[int, tuple[datetime, str | None]] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keygate-usage")
         self.written = 0
 
@@ -67,9 +68,11 @@ class UsageWriter:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Stopped, not cancelled: a cancel reaching a batch that waits for the writer thread
+            # withdrew it from the thread's queue, and its rows were lost without a word.
+            self._closing = True
+            self._wakeup.set()
+            await self._task
         await self.flush()
         await asyncio.get_running_loop().run_in_executor(self._executor, _close_connection)
         self._executor.shutdown(wait=True)
@@ -81,7 +84,9 @@ class UsageWriter:
         last_used, self._last_used_pending = self._last_used_pending, {}
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._write, batch, last_used)
+            # Shielded: if the awaiting task is cancelled (the loop shutting down), the write still
+            # runs; only an unshielded cancel takes a batch back from the thread's queue unwritten.
+            await asyncio.shield(loop.run_in_executor(self._executor, self._write, batch, last_used))
         except Exception:
             log.exception("writing %d usage records failed; they will be retried", len(batch))
             self._queue[:0] = batch
@@ -91,7 +96,7 @@ class UsageWriter:
         self.written += len(batch)
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval)
             self._wakeup.clear()
