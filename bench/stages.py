@@ -213,7 +213,9 @@ async def measure(args, key: str, mock_port: int) -> dict:
                 await drive(target, target_scope, args.requests)
                 profile.disable()
                 out = io.StringIO()
-                pstats.Stats(profile, stream=out).sort_stats(args.profile).print_stats(35)
+                pstats.Stats(profile, stream=out).sort_stats(args.profile).print_stats(
+                    int(os.environ.get("PSTATS_N", "35"))
+                )
                 print(f"--- {name}: cProfile, loop-thread CPU, {args.requests} requests", file=sys.__stdout__)
                 print(out.getvalue(), file=sys.__stdout__)
         clock = StageClock()
@@ -293,7 +295,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--profile", metavar="SORT", help="also print a cProfile of Keygate (tottime, cumtime)")
+    parser.add_argument(
+        "--profile",
+        metavar="SORT",
+        help="also print a cProfile of the floor and Keygate (tottime, cumtime, ncalls; rows: PSTATS_N, 35)",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="keygate-stages-"))
     mock_port = free_port()

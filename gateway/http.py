@@ -28,6 +28,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 MAX_MODEL_LENGTH = 256
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")
 safe_model = mask_echo  # the name gateway.permissions imports
 
 
@@ -78,16 +79,22 @@ class GatewayRequest:
 
     @classmethod
     def from_scope(cls, scope: Scope, dialect: Dialect, endpoint: str) -> GatewayRequest:
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        incoming = headers.get("x-request-id") or headers.get("request-id") or ""
-        request_id = incoming if REQUEST_ID_RE.match(incoming) else new_request_id()
-        if settings.KEYGATE_KEY_PREFIX in request_id:
-            # A key pasted as a request id is masked before it is echoed, logged or stored.
-            request_id = mask_echo(request_id).replace("…[redacted]", "-redacted")
+        raw_headers = scope["headers"]
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw_headers}
+        if len(headers) != len(raw_headers):  # a repeated header: its values joined, in order
+            headers = {}
+            for raw_name, raw_value in raw_headers:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1")
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        incoming = headers.get("x-request-id") or headers.get("request-id")
+        if incoming and REQUEST_ID_RE.match(incoming):
+            request_id = incoming
+            if settings.KEYGATE_KEY_PREFIX in request_id:
+                # A key pasted as a request id is masked before it is echoed, logged or stored.
+                request_id = mask_echo(request_id).replace("…[redacted]", "-redacted")
+        else:
+            request_id = new_request_id()  # never holds a key: no masking to do
         client = scope.get("client")
         return cls(
             scope=scope,
@@ -191,7 +198,7 @@ def require_model(payload: dict[str, Any]) -> str:
         raise BadRequest("You must provide a model parameter.", param="model")
     if not isinstance(model, str) or not model.strip():
         raise BadRequest("The 'model' parameter must be a non-empty string.", param="model")
-    if len(model) > MAX_MODEL_LENGTH or any(ord(c) < 32 for c in model):
+    if len(model) > MAX_MODEL_LENGTH or _CONTROL_CHARACTER.search(model):
         raise BadRequest("The 'model' parameter is not a valid model name.", param="model")
     return model
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,11 +49,22 @@ class AccessLog:
         self._lines: list[bytes] = []
         self._task: asyncio.Task[None] | None = None
 
+    _ms = -1
+    _time = ""
+
     def write(self, **fields: Any) -> None:
-        fields["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+        fields["time"] = self._now()
         self._lines.append(orjson.dumps(fields, default=str))
         if len(self._lines) >= self._max_lines:
             self.flush()
+
+    def _now(self) -> str:
+        """The current time to the millisecond, formatted once per millisecond, not once per line."""
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            self._ms = ms
+            self._time = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+        return self._time
 
     def flush(self) -> None:
         if not self._lines:
