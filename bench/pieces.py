@@ -21,14 +21,13 @@ Run each tree's own copy (it imports the code beside it); compare the printed fi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import json
 import os
 import pstats
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -169,15 +168,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="keygate-pieces-"))
-    mock_port = stages.free_port()
-    mock = subprocess.Popen(
-        ["bash", str(BENCH / "mock_nginx.sh"), str(mock_port), str(tmp / "nginx")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        stages.wait_port(mock_port)
+    with stages.nginx_mock(tmp) as mock_port:
         key = stages.setup_django(tmp, mock_port)
         from keys.models import APIKey
 
@@ -189,9 +180,8 @@ def main() -> int:
         result: dict = {"tree": str(ROOT)}
         result["writer_us_per_row"] = writer_per_row(key_id)
         result["tight_loop_us"] = pieces(key_id)
-        result["calls_per_request"] = uvloop.run(calls_per_request(key, mock_port))
-    finally:
-        os.killpg(mock.pid, signal.SIGTERM)
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):  # the access log: written, unseen
+            result["calls_per_request"] = uvloop.run(calls_per_request(key, mock_port))
     print(f"{ROOT}")
     calls = result["calls_per_request"]
     print(f"  calls per request (cProfile): Keygate {calls['Keygate']:.0f}, floor {calls['floor']:.0f}")

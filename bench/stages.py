@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import io
 import json
@@ -44,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -69,6 +71,25 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def nginx_mock(tmp: Path) -> Iterator[int]:
+    """The nginx mock (``mock_nginx.sh``) on a free loopback port, its files under ``tmp``; yields
+    the port once it accepts connections, and stops nginx on the way out."""
+    port = free_port()
+    nginx = subprocess.Popen(
+        ["bash", str(BENCH / "mock_nginx.sh"), str(port), str(tmp / "nginx")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        os.killpg(nginx.pid, signal.SIGTERM)
+        nginx.wait(timeout=10)
 
 
 class StageClock:
@@ -302,15 +323,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="keygate-stages-"))
-    mock_port = free_port()
-    nginx = subprocess.Popen(
-        ["bash", str(BENCH / "mock_nginx.sh"), str(mock_port), str(tmp / "nginx")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_port(mock_port)
+    with nginx_mock(tmp) as mock_port:
         key = setup_django(tmp, mock_port)
         import uvloop
 
@@ -323,9 +336,6 @@ def main() -> int:
         print(report(result))
         if args.json:
             args.json.write_text(json.dumps(result, indent=2))
-    finally:
-        os.killpg(nginx.pid, signal.SIGTERM)
-        nginx.wait(timeout=10)
     return 0
 
 

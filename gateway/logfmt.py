@@ -48,9 +48,8 @@ class AccessLog:
         self._max_lines = max_lines
         self._lines: list[bytes] = []
         self._task: asyncio.Task[None] | None = None
-
-    _ms = -1
-    _time = ""
+        self._ms = -1  # the millisecond whose formatted time _time holds
+        self._time = ""
 
     def write(self, **fields: Any) -> None:
         fields["time"] = self._now()
