@@ -1,4 +1,5 @@
-"""A real Keygate server process for live tests: uvicorn serving config.asgi on loopback.
+"""A real Keygate server process for live tests: ``python -m config.serve`` (what ``make run``
+serves: uvicorn with Keygate's connection bounds) on loopback.
 
 The server gets its own SQLite database (or DATABASE_URL / REDIS_URL passed in ``env``), and
 its stdout/stderr are captured to a log file so tests can assert nothing secret was logged.
@@ -101,30 +102,19 @@ class KeygateServer:
     def start(self, timeout: float = 30.0) -> KeygateServer:
         self.manage("migrate", "--noinput", "-v0")
         log = self.log_path.open("ab")
+        # What `make run` serves: config.serve, uvicorn with Keygate's request-head bounds and
+        # connection limits (KeygateHttpProtocol), so every live test also runs through them.
+        server_env = {
+            **self.env,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WORKERS": str(self.workers),
+            "GRACEFUL_TIMEOUT": "5",
+        }
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--lifespan",
-                "on",
-                "--timeout-graceful-shutdown",
-                "5",
-            ],
+            [sys.executable, "-m", "config.serve"],
             cwd=ROOT,
-            env=self.env,
+            env=server_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
