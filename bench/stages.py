@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import io
 import json
@@ -46,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -73,7 +72,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-@contextlib.contextmanager
+@contextmanager
 def nginx_mock(tmp: Path) -> Iterator[int]:
     """The nginx mock (``mock_nginx.sh``) on a free loopback port, its files under ``tmp``; yields
     the port once it accepts connections, and stops nginx on the way out."""

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.live import ROOT, KeygateServer, free_port
+from tests.support.live import KeygateServer
 
 pytestmark = pytest.mark.live
 
@@ -29,27 +26,10 @@ BOUNDS = {
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir: Path = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {**KeygateServer(workdir).env, **BOUNDS, "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "info"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    with (workdir / "serve.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "config.serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            assert process.poll() is None and time.monotonic() < deadline, (workdir / "serve.log").read_text()
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    # KeygateServer starts `python -m config.serve`, the entry point under test.
+    env = {**BOUNDS, "LOG_LEVEL": "info"}
+    with KeygateServer(tmp_path_factory.mktemp("serve"), env=env) as server:
+        yield server.url
 
 
 def _connect(url: str) -> socket.socket:

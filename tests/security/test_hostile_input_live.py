@@ -43,8 +43,9 @@ SQL_INJECTIONS = [
 
 # What each probe may get: Keygate's own refusal (JSON in the dialect) or the HTTP layer's.
 KEYGATE = "keygate"
-HTTP_LAYER = "http-layer"  # uvicorn/httptools refuses malformed HTTP itself (a bare 400), config.serve a head
-# over KEYGATE_MAX_HEADER_BYTES (64 KiB: a bare 431)
+# The HTTP layer refuses some bytes itself: malformed HTTP gets a bare 400 (uvicorn/httptools), a
+# request head over KEYGATE_MAX_HEADER_BYTES (64 KiB) a bare 431 (config.serve).
+HTTP_LAYER = "http-layer"
 BIG = 60_000  # a header value well past any real one, still under the 64 KiB head limit: Keygate answers
 
 
