@@ -39,6 +39,7 @@ from django.conf import settings
 
 from gateway import metrics, translate
 from gateway.breaker import BreakerBoard, process_board
+from gateway.deadlines import deadline as time_limit
 from gateway.exceptions import BadRequest, GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.http import GatewayRequest, Send, base_headers
 from gateway.models import ProviderKind
@@ -313,7 +314,7 @@ class Forwarder:
             if deadline - time.perf_counter() <= 0:
                 raise _deadline_passed()
             try:
-                async with asyncio.timeout(deadline - time.perf_counter()):
+                with time_limit(deadline - time.perf_counter()):
                     reply = await plan.provider.open(self.session, upstream, request, plan.endpoint, body, payload)
             except TimeoutError:
                 raise _deadline_passed() from None
@@ -321,7 +322,7 @@ class Forwarder:
 
     async def _buffered(self, reply: UpstreamReply, deployment: Deployment, deadline: float | None) -> UpstreamReply:
         try:
-            async with asyncio.timeout(deadline - time.perf_counter()):
+            with time_limit(deadline - time.perf_counter()):
                 return _Buffered(reply, await reply.read(self.max_response_bytes))
         except TimeoutError:
             raise _deadline_passed() from None

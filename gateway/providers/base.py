@@ -16,7 +16,6 @@ answers in process with the same reply shape, so the forwarder has no special ca
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 
+from gateway.deadlines import deadline
 from gateway.exceptions import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 if TYPE_CHECKING:
@@ -166,17 +166,17 @@ class _HTTPReply(UpstreamReply):
                 if len(body) > limit:
                     raise _too_large(upstream, limit)
                 return body
-            # One timeout for the whole body, pushed back after every chunk: the idle timeout
+            # One deadline for the whole body, pushed back after every chunk: the idle timeout
             # without a timeout context per read.
-            chunks, size, loop = [], 0, asyncio.get_running_loop()
-            async with asyncio.timeout(upstream.idle_timeout or None) as deadline:
+            chunks, size = [], 0
+            with deadline(upstream.idle_timeout or None) as idle:
                 while chunk := await self._response.content.readany():
                     size += len(chunk)
                     if size > limit:
                         raise _too_large(upstream, limit)
                     chunks.append(chunk)
                     if upstream.idle_timeout:
-                        deadline.reschedule(loop.time() + upstream.idle_timeout)
+                        idle.reschedule(upstream.idle_timeout)
         return b"".join(chunks)
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -184,7 +184,7 @@ class _HTTPReply(UpstreamReply):
         content = self._response.content
         with transport_errors(upstream, "stream", upstream.idle_timeout):
             while True:
-                async with asyncio.timeout(upstream.idle_timeout or None):
+                with deadline(upstream.idle_timeout or None):
                     chunk = await content.readany()
                 if not chunk:
                     return
@@ -232,7 +232,7 @@ class HTTPProvider(Provider):
         assert session is not None
         headers = {"accept": "application/json", "user-agent": "Keygate", **self.credential_headers(upstream, None)}
         with transport_errors(upstream, "open", upstream.first_byte_timeout):
-            async with asyncio.timeout(upstream.first_byte_timeout):
+            with deadline(upstream.first_byte_timeout):
                 async with session.get(
                     self.url(upstream, "models"),
                     headers=headers,
@@ -293,8 +293,9 @@ class HTTPProvider(Provider):
         # the wait for the first byte at idle_timeout. The first byte is bounded by
         # first_byte_timeout here; idle_timeout bounds each read of the body.
         with transport_errors(upstream, "open", upstream.first_byte_timeout):
-            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the call in a task of its own.
-            async with asyncio.timeout(upstream.first_byte_timeout):
+            # Not wait_for (on 3.11 it wraps the call in a task of its own), nor asyncio.timeout
+            # (a timer handle made and cancelled per request): gateway.deadlines.
+            with deadline(upstream.first_byte_timeout):
                 response = await session.post(
                     url,
                     data=body,
