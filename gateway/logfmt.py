@@ -50,6 +50,8 @@ class AccessLog:
         self._task: asyncio.Task[None] | None = None
         self._ms = -1  # the millisecond whose formatted time _time holds
         self._time = ""
+        self._second = -1  # the second whose formatted date and time _prefix holds
+        self._prefix = ""
 
     def write(self, **fields: Any) -> None:
         fields["time"] = self._now()
@@ -58,11 +60,18 @@ class AccessLog:
             self.flush()
 
     def _now(self) -> str:
-        """The current time to the millisecond, formatted once per millisecond, not once per line."""
+        """The current time to the millisecond (``2026-12-03T13:18:07.123+00:00``), formatted once
+        per millisecond, not once per line; the date and time once per second. A busy worker
+        starts a new millisecond every line or two, and ``datetime.isoformat`` each time cost
+        ~2 µs a line (issue #16)."""
         ms = time.time_ns() // 1_000_000
         if ms != self._ms:
             self._ms = ms
-            self._time = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+            second, milli = divmod(ms, 1000)
+            if second != self._second:
+                self._second = second
+                self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+            self._time = f"{self._prefix}{milli:03d}+00:00"
         return self._time
 
     def flush(self) -> None:

@@ -55,3 +55,24 @@ def test_the_time_moves_on_with_the_clock(monkeypatch):
         "2023-11-14T22:13:20.124+00:00",
         "2023-11-14T22:13:22.124+00:00",
     ]
+
+
+def test_every_millisecond_across_second_minute_and_year_boundaries_reads_as_isoformat_would(monkeypatch):
+    """The date and time are formatted once a second and the milliseconds added to them: every
+    stamp must still be exactly what ``isoformat`` gives for that millisecond."""
+    clock = [0]
+    monkeypatch.setattr(logfmt.time, "time_ns", lambda: clock[0])
+    log = AccessLog(stream=io.StringIO())
+    starts = [
+        1_700_000_000_000,
+        1_767_225_599_000 - 1_500,
+        1_704_067_199_998,
+    ]  # any second; the last seconds of 2025 and of 2023
+    checked = 0
+    for start in starts:
+        for ms in range(start, start + 2_500, 7):  # across 2–3 second boundaries, in steps that vary the ms
+            clock[0] = ms * 1_000_000 + 999_999  # the end of that millisecond: never rounded up
+            expected = datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+            assert log._now() == expected.isoformat(timespec="milliseconds"), ms
+            checked += 1
+    assert checked > 1000
