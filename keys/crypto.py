@@ -27,6 +27,7 @@ See https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
@@ -201,10 +202,21 @@ def digest(pepper: bytes, raw: str) -> bytes:
     """HMAC-SHA256 of a raw key under the pepper: the in-memory cache's lookup key.
 
     Never persisted or logged; without the pepper it cannot be tested against guesses.
+
+    A copy of an HMAC already keyed with the pepper, not ``hmac.digest``: that one-shot releases
+    the GIL around OpenSSL whatever the length, so on every request the event loop handed the
+    GIL to any thread that wanted it (the usage writer, the access log) and waited up to a
+    switch interval (5 ms) to get it back. The copy keeps it, and skips the key setup:
+    0.9 µs instead of 1.4 (issue #16).
     """
-    return hmac.digest(
-        pepper, raw.encode("utf-8", "surrogatepass"), "sha256"
-    )  # one-shot: OpenSSL, no Python HMAC object
+    mac = _keyed(pepper).copy()
+    mac.update(raw.encode("utf-8", "surrogatepass"))
+    return mac.digest()
+
+
+@lru_cache(maxsize=4)  # one pepper per process (tests use a few)
+def _keyed(pepper: bytes) -> hmac.HMAC:
+    return hmac.new(pepper, digestmod=hashlib.sha256)
 
 
 __all__ = [

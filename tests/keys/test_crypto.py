@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+import sys
+import threading
 import time
 
 import pytest
@@ -219,3 +221,29 @@ def test_the_stored_hash_has_a_16_byte_salt_and_a_32_byte_digest() -> None:
     assert (algorithm, version, parameters) == ("argon2id", "v=19", "m=64,t=1,p=1")
     assert len(base64.b64decode(salt + "==")) == 16
     assert len(base64.b64decode(digest + "==")) == 32
+
+
+def test_the_digest_keeps_the_gil_so_the_event_loop_does_not_wait_for_other_threads() -> None:
+    """Computed on the event loop for every request: were it to release the GIL (as the
+    ``hmac.digest`` one-shot does), a busy thread would take it, and each call would wait a whole
+    switch interval to get it back (here 50 ms: 20 calls → about a second; kept, well under)."""
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            pass
+
+    interval = sys.getswitchinterval()
+    thread = threading.Thread(target=busy, daemon=True)
+    sys.setswitchinterval(0.05)
+    thread.start()
+    try:
+        started = time.perf_counter()
+        for _ in range(20):
+            crypto.digest(b"pepper", GOLDEN_KEY)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        thread.join()
+    assert elapsed < 0.4
