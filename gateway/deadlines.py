@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-import weakref
 from typing import Any
 
 #: Bounds of a deadline's step (its possible lateness), in milliseconds.
@@ -30,7 +29,7 @@ MIN_STEP_MS, MAX_STEP_MS = 10, 250
 class _Wheel:
     """The pending deadlines of one event loop, by step (a time in ms), and its one timer."""
 
-    __slots__ = ("__weakref__", "armed", "buckets", "handle", "heap", "loop")
+    __slots__ = ("armed", "buckets", "handle", "heap", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -80,17 +79,20 @@ class _Wheel:
 
 
 _get_running_loop, _current_task, _monotonic = asyncio.get_running_loop, asyncio.current_task, time.monotonic
-_WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
 _last: _Wheel | None = None
 
 
 def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
-    """The wheel of ``loop`` (the last one used is kept at hand: a process serves from one loop)."""
+    """The wheel new deadlines on ``loop`` go to: the last one made, if it is that loop's.
+
+    A server process runs one loop, so one wheel. Where loops come and go (tests) or take turns
+    (threads), a loop whose wheel is not the last one gets a new one; the old one still fires the
+    deadlines it holds, on its own loop, and is freed with them. No registry keeps a closed loop.
+    """
     global _last
-    wheel = _WHEELS.get(loop)
-    if wheel is None:
-        wheel = _WHEELS[loop] = _Wheel(loop)
-    _last = wheel
+    wheel = _last
+    if wheel is None or wheel.loop is not loop:
+        wheel = _last = _Wheel(loop)
     return wheel
 
 
@@ -115,7 +117,7 @@ class deadline:  # lower case: used like asyncio.timeout
         if task is None:
             raise RuntimeError("deadline() must be used inside a task")
         wheel = _last
-        if wheel is None or wheel.loop is not loop:
+        if wheel is None or wheel.loop is not loop:  # _wheel()'s check, inline: once a request
             wheel = _wheel(loop)
         self._task, self._cancelling, self._wheel = task, task.cancelling(), wheel
         self._key = wheel.add(self, self.delay)

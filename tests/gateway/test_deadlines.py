@@ -5,7 +5,9 @@ Run on uvloop, the loop the server runs, and on the standard loop."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 
 import pytest
 import uvloop
@@ -192,6 +194,9 @@ def test_each_event_loop_has_its_own_wheel():
         return deadlines._wheel(asyncio.get_running_loop()).loop, time.monotonic() - started
 
     first_loop, first = asyncio.run(main())
-    second_loop, second = uvloop.run(main())
-    assert first_loop is not second_loop
+    gone = weakref.ref(first_loop)
+    del first_loop
+    _, second = uvloop.run(main())
     assert first < 0.5 and second < 0.5
+    gc.collect()
+    assert gone() is None  # nothing of the wheels keeps a closed loop alive
