@@ -4,10 +4,15 @@ counted before the work, allowed networks checked, a full argon2 line refused wi
 from __future__ import annotations
 
 import pytest
+import time_machine
 from django.test import Client
 
 from keys import costly, crypto, services
 from keys.api import authentication
+
+# The management API counts failures in fixed one-minute windows: tests that count up to a limit
+# stop the clock mid-minute, or guesses that straddle a minute's end split over two windows.
+MID_MINUTE = "2026-01-01 12:00:30+00:00"
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +95,8 @@ def test_malformed_keys_never_count_against_an_address(alice, argon2_runs) -> No
 def test_guesses_for_one_public_id_cost_argon2_at_most_the_per_key_limit(alice, settings, argon2_runs) -> None:
     _, real = services.key_create(name="ci", model_patterns=[], owner=alice, is_management=True)
 
-    statuses = [_get(_guess(real, n), ip=f"203.0.113.{n}").status_code for n in range(30)]
+    with time_machine.travel(MID_MINUTE, tick=False):
+        statuses = [_get(_guess(real, n), ip=f"203.0.113.{n}").status_code for n in range(30)]
 
     limit = settings.KEYGATE_AUTH_FAILURES_PER_KEY_PER_MINUTE
     assert statuses == [401] * limit + [429] * (30 - limit)
@@ -98,10 +104,11 @@ def test_guesses_for_one_public_id_cost_argon2_at_most_the_per_key_limit(alice, 
 
 
 def test_a_throttled_guess_says_when_to_retry(alice) -> None:
-    for _ in range(30):
-        _get(crypto.generate_key("sk-kg")[1])
+    with time_machine.travel(MID_MINUTE, tick=False):
+        for _ in range(30):
+            _get(crypto.generate_key("sk-kg")[1])
 
-    refused = _get(crypto.generate_key("sk-kg")[1])
+        refused = _get(crypto.generate_key("sk-kg")[1])
 
     assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 60
 

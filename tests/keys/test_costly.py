@@ -260,7 +260,8 @@ def test_a_wait_is_never_less_than_a_second() -> None:
 
 
 def test_the_cache_counter_counts_atomically_under_parallel_attempts() -> None:
-    counter = CacheWindowCounter(limit=5, window=60, namespace="parallel", cache=cache)
+    # A fixed clock: 20 threads on the real one could straddle a window's end and all be admitted.
+    counter = CacheWindowCounter(limit=5, window=60, namespace="parallel", cache=cache, clock=Clock())
     admitted: list[float] = []
     barrier = threading.Barrier(20)
 

@@ -151,15 +151,23 @@ def _guess(real: str, n: int) -> str:
     return head + crypto.checksum(head)
 
 
+# The failure counters count in fixed one-minute windows: these tests stop the clock mid-minute,
+# or a run whose guesses straddle a minute's end splits them over two windows and sees no 429.
+MID_MINUTE = "2026-01-01 12:00:30+00:00"
+
+
 def test_failed_management_key_guesses_are_throttled_per_address(alice) -> None:
     client = Client()
 
-    statuses = [
-        client.get(
-            "/api/v1/keys/", HTTP_AUTHORIZATION=f"Bearer {crypto.generate_key('sk-kg')[1]}", REMOTE_ADDR="198.51.100.9"
-        ).status_code
-        for _ in range(40)
-    ]
+    with time_machine.travel(MID_MINUTE, tick=False):
+        statuses = [
+            client.get(
+                "/api/v1/keys/",
+                HTTP_AUTHORIZATION=f"Bearer {crypto.generate_key('sk-kg')[1]}",
+                REMOTE_ADDR="198.51.100.9",
+            ).status_code
+            for _ in range(40)
+        ]
 
     assert statuses.index(429) == 30  # KEYGATE_AUTH_FAILURES_PER_MINUTE: 30 guesses, then refused
     assert set(statuses[30:]) == {429}
@@ -170,12 +178,13 @@ def test_failed_guesses_for_one_public_id_are_throttled_from_any_address_but_its
     holder = Client(HTTP_AUTHORIZATION=f"Bearer {real}", REMOTE_ADDR="198.51.100.10")
     assert holder.get("/api/v1/keys/").status_code == 200  # verified once: now known to this process
 
-    statuses = [
-        Client()
-        .get("/api/v1/keys/", HTTP_AUTHORIZATION=f"Bearer {_guess(real, n)}", REMOTE_ADDR=f"198.51.100.{20 + n}")
-        .status_code
-        for n in range(15)
-    ]
+    with time_machine.travel(MID_MINUTE, tick=False):
+        statuses = [
+            Client()
+            .get("/api/v1/keys/", HTTP_AUTHORIZATION=f"Bearer {_guess(real, n)}", REMOTE_ADDR=f"198.51.100.{20 + n}")
+            .status_code
+            for n in range(15)
+        ]
 
     limit = settings.KEYGATE_AUTH_FAILURES_PER_KEY_PER_MINUTE
     assert statuses == [401] * limit + [429] * (15 - limit)  # 15 addresses, each under its own limit
