@@ -127,9 +127,7 @@ class deadline:  # lower case: used like asyncio.timeout
         if self._task is None:
             return
         if not self.expired:
-            entries = self._wheel.buckets.get(self._key)
-            if entries is not None:
-                entries.pop(self, None)
+            self._wheel.discard(self, self._key)
         elif self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
             raise TimeoutError from error
 
