@@ -39,56 +39,19 @@ from django.conf import settings
 
 from gateway import metrics, translate
 from gateway.breaker import BreakerBoard, process_board
-from gateway.deadlines import deadline as time_limit
+from gateway.deadlines import deadline
 from gateway.exceptions import BadRequest, GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.http import GatewayRequest, Send, base_headers
-from gateway.models import ProviderKind
-from gateway.providers import adapter
-from gateway.providers.base import (
-    CHAT,
-    ENDPOINT_OF_PROTOCOL,
-    MESSAGES,
-    PROTOCOL_OF_ENDPOINT,
-    RESPONSES,
-    Provider,
-    UpstreamReply,
-)
-from gateway.relay import (  # noqa: F401  (prepare_body and _upstream_message: re-exported for tests)
-    Outcome,
-    _upstream_message,
-    _with_stream_usage,
-    prepare_body,
-    relay,
-    relay_translated,
-)
+from gateway.plans import Plan, Plans, plan_route
+from gateway.providers.base import UpstreamReply
+from gateway.relay import Outcome, _with_stream_usage, prepare_body, relay, relay_translated
 from gateway.router import Router
 from gateway.routing import Deployment, RouteEntry
-from gateway.wire import Response, mask_echo
+from gateway.wire import Response
 
-# Which native protocol a translated request is sent in, in order of preference.
-_TARGET_PREFERENCE = (CHAT, MESSAGES, RESPONSES)
 # Upstream answers that are the deployment's failure whatever the route says: Keygate's
 # credential refused, or a redirect (Keygate never follows one: a misconfigured base URL).
 _ALWAYS_FAILED = frozenset({401, 403, 301, 302, 303, 307, 308})
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """How one request reaches a provider: ``endpoint`` upstream, and for a translated request
-    the client's protocol (``source``) and the one the provider speaks (``target``)."""
-
-    provider: Provider
-    endpoint: str
-    source: str = ""
-    target: str = ""
-
-    @property
-    def translated(self) -> bool:
-        return bool(self.target)
-
-
-#: A request's plan for each deployment that can serve it, by deployment key, in route order.
-Plans = dict[str, Plan]
 
 
 @dataclass(slots=True)
@@ -161,32 +124,8 @@ class Forwarder:
 
     def plan(self, request: GatewayRequest, route: RouteEntry) -> Plans:
         """How ``request`` reaches each deployment of ``route`` that can serve it, or a 400 when
-        none can (decided before any limit is taken)."""
-        plans: Plans = {}
-        for deployment in route.deployments:
-            plan = self._plan_one(request, deployment)
-            if plan is not None:
-                plans[deployment.key] = plan
-        if not plans:
-            kind = route.upstream.kind
-            other = "/v1/messages" if kind == ProviderKind.ANTHROPIC else "/v1/chat/completions"
-            raise BadRequest(
-                f"The model '{mask_echo(request.model or '')}' is served by an "
-                f"{ProviderKind(kind).label} provider; call it through {other}.",
-                param="model",
-            )
-        return plans
-
-    @staticmethod
-    def _plan_one(request: GatewayRequest, deployment: Deployment) -> Plan | None:
-        provider = adapter(deployment.upstream.kind)
-        if provider.speaks(request.endpoint):
-            return Plan(provider, request.endpoint)
-        source = PROTOCOL_OF_ENDPOINT.get(request.endpoint, "")
-        targets = [p for p in _TARGET_PREFERENCE if p in provider.protocols]
-        if translate is not None and source and targets:
-            return Plan(provider, ENDPOINT_OF_PROTOCOL[targets[0]], source=source, target=targets[0])
-        return None
+        none can (decided before any limit is taken): :func:`gateway.plans.plan_route`."""
+        return plan_route(request, route)
 
     # --- attempts ------------------------------------------------------------------------------
 
@@ -200,14 +139,14 @@ class Forwarder:
             if plans[first].translated:  # counted here: no upstream of another protocol counts tokens
                 await self._count_tokens(request, route, first, plans[first], send, outcome)
                 return
-        deadline = request.started + policy.deadline if policy.deadline else None
+        cutoff = request.started + policy.deadline if policy.deadline else None
         tried: set[str] = set()
         failure: GatewayError | None = None  # the last failure that left nothing to relay
         held: _Opened | None = None  # the last failed answer: relayed if no attempt does better
         repeated = False
         try:
             while outcome.attempts < policy.max_attempts:
-                if deadline is not None and time.perf_counter() >= deadline:
+                if cutoff is not None and time.perf_counter() >= cutoff:
                     failure = failure if held else _deadline_passed()
                     break
                 if len(route.deployments) == 1:
@@ -216,7 +155,7 @@ class Forwarder:
                     deployment = await self.router.next(route, tried, plans)
                 if deployment is None:
                     wait = None if repeated or held is None else _retry_after(held.reply, policy.retry_after_cap)
-                    if wait is None or (deadline is not None and time.perf_counter() + wait >= deadline):
+                    if wait is None or (cutoff is not None and time.perf_counter() + wait >= cutoff):
                         break
                     repeated, deployment = True, held.deployment
                     await asyncio.sleep(wait)
@@ -226,7 +165,7 @@ class Forwarder:
                 outcome.provider, outcome.provider_key = deployment.upstream.name, deployment.key
                 tried.add(deployment.key)
                 try:
-                    opened = await self._open(request, deployment, plans[deployment.key], deadline)
+                    opened = await self._open(request, deployment, plans[deployment.key], cutoff)
                 except BadRequest as error:  # the request cannot be translated for this deployment
                     board.release(deployment.key)
                     metrics.child(metrics.ATTEMPTS, deployment.key, "untranslatable").inc()
@@ -252,10 +191,10 @@ class Forwarder:
                     # A whole answer is read before anything is sent, so an upstream that dies
                     # mid-body is still a failure this request can move on from.
                     try:
-                        if deadline is None:
+                        if cutoff is None:
                             opened.reply = _Buffered(opened.reply, await opened.reply.read(self.max_response_bytes))
                         else:
-                            opened.reply = await self._buffered(opened.reply, deployment, deadline)
+                            opened.reply = await self._buffered(opened.reply, deployment, cutoff)
                     except UpstreamError as error:
                         opened.reply.close()
                         if error.kind == "upstream_too_large":
@@ -288,9 +227,7 @@ class Forwarder:
         finally:
             _close(held)
 
-    async def _open(
-        self, request: GatewayRequest, deployment: Deployment, plan: Plan, deadline: float | None
-    ) -> _Opened:
+    async def _open(self, request: GatewayRequest, deployment: Deployment, plan: Plan, cutoff: float | None) -> _Opened:
         """Send the request to ``deployment`` and wait for its status (bounded by the route's
         deadline as well as the provider's own timeouts)."""
         drop = False
@@ -308,21 +245,21 @@ class Forwarder:
         else:
             body, payload, drop = prepare_body(request, deployment)
         upstream = deployment.upstream
-        if deadline is None:
+        if cutoff is None:
             reply = await plan.provider.open(self.session, upstream, request, plan.endpoint, body, payload)
         else:
-            if deadline - time.perf_counter() <= 0:
+            if cutoff - time.perf_counter() <= 0:
                 raise _deadline_passed()
             try:
-                with time_limit(deadline - time.perf_counter()):
+                with deadline(cutoff - time.perf_counter()):
                     reply = await plan.provider.open(self.session, upstream, request, plan.endpoint, body, payload)
             except TimeoutError:
                 raise _deadline_passed() from None
         return _Opened(deployment, plan, reply, drop)
 
-    async def _buffered(self, reply: UpstreamReply, deployment: Deployment, deadline: float | None) -> UpstreamReply:
+    async def _buffered(self, reply: UpstreamReply, deployment: Deployment, cutoff: float | None) -> UpstreamReply:
         try:
-            with time_limit(deadline - time.perf_counter()):
+            with deadline(cutoff - time.perf_counter()):
                 return _Buffered(reply, await reply.read(self.max_response_bytes))
         except TimeoutError:
             raise _deadline_passed() from None

@@ -24,7 +24,7 @@ from gateway.sse import SSEParser, SSETap, Usage
 from gateway.wire import JSON_CONTENT_TYPE, SSE_HEADERS, Response, StreamResponse, error_body, stream_error_event
 
 if TYPE_CHECKING:
-    from gateway.proxy import Plan
+    from gateway.plans import Plan
     from gateway.routing import Deployment, Upstream
 
 STREAM_USAGE_ENDPOINTS = frozenset({"chat/completions", "completions"})

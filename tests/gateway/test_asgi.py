@@ -62,9 +62,9 @@ def test_a_body_whose_text_mentions_its_keys_is_not_a_duplicate(gateway: InProce
 def test_a_model_on_another_protocols_provider_is_never_echoed_unmasked(
     gateway: InProcessGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway import proxy
+    from gateway import plans
 
-    monkeypatch.setattr(proxy, "translate", None, raising=False)
+    monkeypatch.setattr(plans, "translate", None)
     provider = Provider.objects.create(name="oai", kind=ProviderKind.OPENAI, base_url="http://127.0.0.1:9/v1")
     Route.objects.create(provider=provider, model_pattern="sk-kg-*", priority=1)
     gateway.reload()

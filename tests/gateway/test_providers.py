@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.models import ProviderKind
+from gateway.plans import Plan
 from gateway.providers import adapter
-from gateway.proxy import Forwarder, Plan
+from gateway.proxy import Forwarder
 from gateway.routing import Deployment, RouteEntry
 from tests.gateway.test_proxy import _request, _upstream
 

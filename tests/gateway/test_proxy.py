@@ -11,7 +11,7 @@ import pytest
 
 from gateway.http import GatewayRequest
 from gateway.providers import anthropic, openai
-from gateway.proxy import _upstream_message, prepare_body
+from gateway.relay import _upstream_message, prepare_body
 from gateway.routing import Deployment, Upstream
 from gateway.wire import Dialect
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import proxy, relay
+from gateway import plans, proxy, relay
 from gateway.models import Provider, ProviderKind, Route
 from tests.gateway.conftest import InProcessGateway
 from tests.support.upstream import UpstreamServer
@@ -249,7 +249,7 @@ def fake_translate(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
 def test_without_a_translator_another_protocols_model_is_a_400_naming_the_endpoint(
     routed: InProcessGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(proxy, "translate", None)
+    monkeypatch.setattr(plans, "translate", None)
 
     response = routed.request("POST", "/v1/messages", json={**MESSAGE, "model": "gpt-4o"}, anthropic=True)
 
