@@ -25,7 +25,7 @@ STAGES = (
     ("forward", ("forward (gateway/proxy", "_open (gateway/proxy", "(gateway/providers/")),
     ("relay", ("(gateway/relay.py",)),
     ("usage", ("record (gateway/usage", "cost (gateway/routing")),
-    ("metrics", ("_record (gateway/asgi",)),
+    ("metrics", ("_record (gateway/asgi", "(gateway/bookkeeping.py")),
     ("access log", ("(gateway/logfmt.py",)),
 )
 _ORDER = {name: i for i, (name, _) in enumerate(STAGES)}

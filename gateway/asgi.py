@@ -19,7 +19,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from gateway import config_file, fanout, metrics, views
+from gateway import bookkeeping, config_file, fanout, metrics, views
 from gateway.authentication import FailureCounter, KeyAuthentication
 from gateway.cache import KeyCache
 from gateway.cors import CORS
@@ -53,7 +53,7 @@ from gateway.providers import adapter
 from gateway.proxy import Forwarder, Outcome
 from gateway.routing import RoutingTable, load_table, sync_env_providers
 from gateway.usage import UsageWriter
-from gateway.wire import Response, mask_echo
+from gateway.wire import Response
 
 log = logging.getLogger("keygate.gateway")
 access_log = logging.getLogger("keygate.access")
@@ -301,79 +301,10 @@ class GatewayApp:
 
     def _record(self, request: GatewayRequest, outcome: Outcome) -> tuple[int, Decimal]:
         """Queue the usage record, count metrics, log the access line. Returns the tokens and cost charged."""
-        usage = outcome.usage
-        input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
-        if outcome.aborted and not outcome.saw_usage:
-            # The client left before the upstream reported usage: estimate what was consumed
-            # (a streamed chunk carries about one token) so limits and budgets still see it.
-            input_tokens = input_tokens or -(-len(request.body) // 4)
-            output_tokens = output_tokens or max(0, outcome.events - 1)
-        elapsed = time.perf_counter() - request.started
-        status = outcome.status or (499 if outcome.aborted else 0)
-        model = mask_echo(request.model)
-        cost = self.table.cost(request.model, input_tokens, output_tokens, outcome.upstream_model or None)
-        routed = outcome.provider != ""
-        label = self.table.metric_label(request.model) if routed else "(unrouted)"
-        requests, latency, ttfb = metrics.request_children(request.endpoint, label, status)
-        requests.inc()
-        latency.observe(elapsed)
-        if outcome.ttfb is not None:
-            ttfb.observe(outcome.ttfb)
-        if outcome.error_type.startswith("upstream"):
-            metrics.child(metrics.UPSTREAM_ERRORS, outcome.provider or "-", outcome.error_type).inc()
-        if self.access is not None:
-            self.access.write(
-                level="info",
-                logger="keygate.access",
-                request_id=request.request_id,
-                key=request.auth.public_id,
-                model=model,
-                endpoint=request.endpoint,
-                status=status,
-                latency_ms=round(elapsed * 1000, 2),
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                stream=outcome.streamed,
-                aborted=outcome.aborted,
-                error=outcome.error_type,
-            )
-        self.usage.record(
-            key_id=request.auth.id,
-            endpoint=request.endpoint,
-            model=model[:128],
-            provider=outcome.provider,
-            attempts=outcome.attempts,
-            status_code=outcome.status or (499 if outcome.aborted else 0),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost,
-            latency_ms=round(elapsed * 1000, 3),
-            ttfb_ms=round(outcome.ttfb * 1000, 3) if outcome.ttfb is not None else None,
-            streamed=outcome.streamed,
-            aborted=outcome.aborted,
-            error_type=outcome.error_type[:64],
-            request_id=request.request_id,
-            client_ip=request.client_ip,
-        )
-        return input_tokens + output_tokens, cost
+        return bookkeeping.record(request, outcome, self.table, self.usage, self.access)
 
     def _log_unrecorded(self, request: GatewayRequest, outcome: Outcome) -> None:
-        """The access line of a request that made no usage record: refused before it had a key
-        and a model (401, 404, 405, 400, 413), or answered by Keygate itself (/v1/models)."""
-        if self.access is None:
-            return
-        self.access.write(
-            level="info",
-            logger="keygate.access",
-            request_id=request.request_id,
-            key=request.auth.public_id if request.auth is not None else None,
-            method=request.method,
-            path=mask_echo(request.path)[:256],
-            endpoint=request.endpoint or None,
-            status=outcome.status or (499 if outcome.aborted else 0),
-            latency_ms=round((time.perf_counter() - request.started) * 1000, 2),
-            error=outcome.error_type,
-        )
+        bookkeeping.log_unrecorded(request, outcome, self.access)
 
 
 def _count_refusal(error: GatewayError) -> None:
