@@ -1,8 +1,8 @@
-"""Operators' admin for keys and their audit trail.
-
-Writes go through :mod:`keys.services`. "Add key" and "rotate" render the new key once, in the
-POST response itself (no redirect, no message storage, ``Cache-Control: no-store``), so the
-plaintext never lands in a session, a cookie or the database. No page shows the hash.
+"""The admin for API keys (APIKeyAdmin) with its status filter. Adding and rotating render the
+new key once, in the POST response itself, marked ``no-store``; changes, revocation, pausing and
+resuming go through :mod:`keys.services` with ``via="admin"`` and the peer address
+(:func:`client_ip`, also Django Axes' ``AXES_CLIENT_IP_CALLABLE``). Who may do what is
+:mod:`keys.policy`'s "all keys" rule.
 """
 
 from __future__ import annotations
@@ -21,15 +21,12 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from keys import admin_teams, policy, services
-from keys.constants import EXPIRING_SOON, GRACE_CHOICES, BudgetPeriod, KeyStatus
-from keys.limits import LIMIT_FIELDS
-from keys.models import APIKey, KeyEvent, Team, UsageRecord
-
-__all__ = ["admin_teams"]  # registers the teams admin
+from keys import policy, services
+from keys.admin.forms import LIMIT_FORM_FIELDS, KeyChangeForm, KeyCreateForm, RotateForm
+from keys.constants import EXPIRING_SOON, GRACE_CHOICES, KeyStatus
+from keys.models import APIKey
 
 VIA = "admin"
-LIMIT_FORM_FIELDS = list(LIMIT_FIELDS)
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -67,101 +64,6 @@ class StatusFilter(admin.SimpleListFilter):
             case KeyStatus.ACTIVE:
                 return queryset.filter(live, working, not_expired).exclude(expires_at__lte=now + EXPIRING_SOON)
         return queryset
-
-
-class KeyCreateForm(forms.Form):
-    """The admin's "Add key" form; validation of values is left to keys.services."""
-
-    name = forms.CharField(label=_("Name"), max_length=100)
-    model_patterns = forms.CharField(
-        label=_("Models"),
-        required=False,
-        help_text=_('Comma-separated model patterns, e.g. "gpt-4o, claude-*" or "*" for every model.'),
-    )
-    owner = forms.ModelChoiceField(label=_("Owner"), queryset=None, required=False)
-    team = forms.ModelChoiceField(
-        label=_("Team"),
-        queryset=Team.objects.order_by("name"),
-        required=False,
-        help_text=_("A team's key may use only the team's models, and the team's limits apply too."),
-    )
-    expires_at = forms.SplitDateTimeField(
-        label=_("Expires"),
-        required=False,
-        # Two inputs behind one <label>: each needs its own accessible name.
-        widget=admin.widgets.AdminSplitDateTime(
-            attrs={"aria-describedby": "id_expires_at_helptext"},
-        ),
-        help_text=_("Date (YYYY-MM-DD) and time (HH:MM); empty: the key never expires."),
-    )
-    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    is_management = forms.BooleanField(
-        label=_("Management key"), required=False, help_text=_("May manage keys over the REST API; cannot call models.")
-    )
-    rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
-    tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
-    max_parallel = forms.IntegerField(label=_("Max parallel requests"), required=False, min_value=1)
-    budget_tokens = forms.IntegerField(label=_("Token budget"), required=False, min_value=1)
-    budget_usd = forms.DecimalField(label=_("Cost budget (USD)"), required=False, min_value=0, decimal_places=4)
-    budget_period = forms.ChoiceField(
-        label=_("Budget period"), required=False, choices=[("", "—"), *BudgetPeriod.choices]
-    )
-    allowed_ips = forms.CharField(
-        label=_("Allowed client IPs"), required=False, help_text=_("Comma-separated CIDR networks; empty = anywhere.")
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        from django.contrib.auth import get_user_model
-
-        self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
-        date_input, time_input = self.fields["expires_at"].widget.widgets
-        date_input.attrs["aria-label"] = _("Expiry date")
-        time_input.attrs["aria-label"] = _("Expiry time")
-
-
-class KeyChangeForm(forms.ModelForm):
-    """Editable fields of an existing key; patterns and IP networks as comma-separated lines."""
-
-    model_patterns = forms.CharField(label=_("Models"), required=False)
-    allowed_ips = forms.CharField(
-        label=_("Allowed client IPs"), required=False, help_text=_("Comma-separated CIDR networks; empty = anywhere.")
-    )
-    budget_period = forms.ChoiceField(
-        label=_("Budget period"), required=False, choices=[("", "—"), *BudgetPeriod.choices]
-    )
-
-    class Meta:
-        model = APIKey
-        fields = ["name", "description", "model_patterns", "expires_at", *LIMIT_FORM_FIELDS]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance and self.instance.pk:
-            self.initial["model_patterns"] = ", ".join(self.instance.model_patterns)
-            self.initial["allowed_ips"] = ", ".join(self.instance.allowed_ips)
-
-    def clean_allowed_ips(self) -> list[str]:
-        try:
-            return services.clean_allowed_ips(self.cleaned_data["allowed_ips"] or "")
-        except services.KeyServiceError as error:
-            raise forms.ValidationError(error.message) from None
-
-    def clean_model_patterns(self) -> list[str]:
-        if self.instance.is_management:
-            return []
-        try:
-            return services.clean_model_patterns(self.cleaned_data["model_patterns"] or "")
-        except services.KeyServiceError as error:
-            raise forms.ValidationError(error.message) from None
-
-
-class RotateForm(forms.Form):
-    grace = forms.ChoiceField(
-        label=_("The old key keeps working for"),
-        choices=[("now", _("no time: stop now")), ("1h", _("1 hour")), ("24h", _("24 hours")), ("7d", _("7 days"))],
-        initial="24h",
-    )
 
 
 @admin.register(APIKey)
@@ -419,64 +321,3 @@ class APIKeyAdmin(admin.ModelAdmin):
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/keys/apikey/rotate.html", context)
-
-
-@admin.register(KeyEvent)
-class KeyEventAdmin(admin.ModelAdmin):
-    """The audit trail: read-only."""
-
-    list_display = ["created_at", "action", "key_masked", "key_name", "actor", "actor_label", "ip"]
-    list_filter = ["action", "actor_label"]
-    search_fields = ["key__name", "key__public_id", "actor__username", "ip"]
-    list_select_related = ["key", "actor"]
-    date_hierarchy = "created_at"
-
-    @admin.display(description=_("key"), ordering="key__public_id")
-    def key_masked(self, obj: KeyEvent) -> str:
-        return obj.key.masked
-
-    @admin.display(description=_("name"), ordering="key__name")
-    def key_name(self, obj: KeyEvent) -> str:
-        return obj.key.name
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: KeyEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: KeyEvent | None = None) -> bool:
-        return False
-
-
-@admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
-    """Proxied requests, as the gateway recorded them: read-only."""
-
-    list_display = [
-        "created_at",
-        "key",
-        "model",
-        "status_code",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "latency_ms",
-        "streamed",
-        "aborted",
-        "request_id",
-    ]
-    list_filter = ["status_code", "streamed", "aborted", "endpoint", "provider"]
-    search_fields = ["request_id", "model", "key__name", "key__public_id"]
-    list_select_related = ["key"]
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
-        return False
