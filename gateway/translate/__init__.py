@@ -7,8 +7,9 @@ field (the gateway answers 400); nothing meaningful is dropped silently — what
 listed in each module's docstring.
 
 Modules: ``base`` (protocols, usage, stop reasons), ``chat_messages`` / ``messages_chat`` (requests),
-``chat_messages_response`` (answers), ``responses`` (Responses requests and answers), ``stream`` /
-``stream_responses`` (SSE), ``errors``, ``tokens`` (offline count_tokens).
+``chat_messages_response`` (answers), ``responses`` (Responses requests to Chat, and answers both
+ways), ``chat_responses`` (Chat requests to Responses), ``stream`` / ``stream_responses`` (SSE),
+``errors``, ``tokens`` (offline count_tokens).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import chat_messages, chat_messages_response, messages_chat, responses
+from . import chat_messages, chat_messages_response, chat_responses, messages_chat, responses
 from .base import DEFAULT_MAX_TOKENS, Protocol, TranslationError, Usage
 from .errors import translate_error
 from .stream import ChatToMessages, MessagesToChat, Passthrough, encode, parse
@@ -40,7 +41,7 @@ _REQUESTS: dict[tuple[Protocol, Protocol], Callable[[dict], dict]] = {
     (CHAT, MESSAGES): chat_messages.chat_to_messages_request,
     (MESSAGES, CHAT): messages_chat.messages_to_chat_request,
     (RESPONSES, CHAT): responses.responses_to_chat_request,
-    (CHAT, RESPONSES): responses.chat_to_responses_request,
+    (CHAT, RESPONSES): chat_responses.chat_to_responses_request,
 }
 _RESPONSES: dict[tuple[Protocol, Protocol], Callable[..., dict]] = {
     (MESSAGES, CHAT): chat_messages_response.messages_to_chat_response,
