@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -47,6 +47,17 @@ def database_text() -> str:
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
             chunks.extend(str(value) for row in cursor.fetchall() for value in row)
     return "\n".join(chunks)
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language: a request served in another one (the test
+    client runs it in this thread, and LocaleMiddleware leaves its language active) made the
+    next test's messages Russian (tests/keys/test_dashboard.py then test_services.py: 8 failed)."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
