@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.providers.demo.answers import _Answer, _answer, _named_event, _new_id, _now
+from gateway.providers.demo.answers import _Answer, _named_event, _new_id, _now
 
 
 def _response_usage(answer: _Answer) -> dict:
@@ -73,11 +73,6 @@ def _completed_response(body: dict, answer: _Answer, response_id: str, item_id: 
         "output": [_output_message(item_id, answer.reply, "completed")],
         "usage": _response_usage(answer),
     }
-
-
-def _responses(body: dict) -> dict:
-    answer = _answer("responses", body)
-    return _completed_response(body, answer, _new_id("resp_demo"), _new_id("msg_demo"), _now())
 
 
 def _stream_responses(body: dict, answer: _Answer, pieces: list[str]) -> list[bytes]:
