@@ -119,28 +119,26 @@ def evaluate(res: dict) -> list[dict]:
     )
     tp = _get(res, "throughput", "targets", default={})
     kg, raw, ll = (_get(tp, n, "rps") for n in ("keygate", "raw", "litellm"))
-    ratio = kg / raw if kg and raw else None
-    add(
-        "proxy",
-        "throughput vs raw-ASGI forwarder (same run)",
-        "≥ 50 %",
-        f"{_f(kg, 0)} / {_f(raw, 0)} req/s = {ratio:.1%}"
-        if ratio is not None
-        else f"raw {_f(raw, 0)} req/s; Keygate not available",
-        _status(None if ratio is None else ratio >= 0.5),
-        ratio,
-    )
-    ratio = kg / ll if kg and ll else None
-    add(
-        "proxy",
-        "throughput vs LiteLLM proxy (same run)",
-        "≥ 20×",
-        f"{_f(kg, 0)} / {_f(ll, 0)} req/s = {ratio:.1f}×"
-        if ratio is not None
-        else f"LiteLLM {_f(ll, 0)} req/s; Keygate not available",
-        _status(None if ratio is None else ratio >= 20),
-        ratio,
-    )
+    for other, rps, label, target, threshold, fmt in (
+        ("raw", raw, "throughput vs raw-ASGI forwarder (same run)", "≥ 50 %", 0.5, "{:.1%}"),
+        ("litellm", ll, "throughput vs LiteLLM proxy (same run)", "≥ 20×", 20, "{:.1f}×"),
+    ):
+        # The judged figure: the median of each round's own ratio (the two ran back to back);
+        # older results have only the per-target medians, whose ratio is shown then.
+        paired = _get(res, "throughput", f"keygate_vs_{other}")
+        rounds = _get(res, "throughput", f"keygate_vs_{other}_rounds", default=[]) or []
+        ratio = paired if paired is not None else (kg / rps if kg and rps else None)
+        if ratio is None:
+            shown = f"{'raw' if other == 'raw' else 'LiteLLM'} {_f(rps, 0)} req/s; Keygate not available"
+        elif paired is not None:
+            spread = f"{fmt.format(min(rounds))}–{fmt.format(max(rounds))}"
+            shown = (
+                f"{fmt.format(ratio)}: median of {len(rounds)} paired rounds ({spread}); "
+                f"medians {_f(kg, 0)} / {_f(rps, 0)} req/s"
+            )
+        else:
+            shown = f"{_f(kg, 0)} / {_f(rps, 0)} req/s = {fmt.format(ratio)}"
+        add("proxy", label, target, shown, _status(None if ratio is None else ratio >= threshold), ratio)
 
     # --- Translated and failover requests, over pass-through (issue #16) ---
     for name, figure in VARIANTS.items():

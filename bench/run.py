@@ -108,8 +108,10 @@ PROFILES = {
         # concurrency -> (requests per target per round, seconds cap per target per round)
         "lat_plan": {1: (300, 2.0), 16: (1500, 2.0), 64: (3000, 2.5)},
         # one wrk thread saturates any Python target and leaves the second core to it
-        "wrk_rounds": 2,
-        "wrk_seconds": 10,
+        # Five short rounds rather than two long ones: the judged ratio is the median of the
+        # rounds' own keygate/raw ratios, and this machine drifts by ±20 % from one 10 s to the next.
+        "wrk_rounds": 5,
+        "wrk_seconds": 5,
         "wrk_threads": 1,
         "wrk_connections": 64,
         "ttfb_rounds": 5,
@@ -253,6 +255,25 @@ def rotated(items: list, r: int) -> list:
         return items
     r %= len(items)
     return items[r:] + items[:r]
+
+
+def paired_order(targets: list, r: int, pair: tuple[str, str] = ("raw", "keygate")) -> list:
+    """Round r's order as ``rotated`` gives it, except that the two targets of ``pair`` run one
+    right after the other (which goes first alternates): a round's ratio of the two then compares
+    the same few seconds of the machine."""
+    together = [t for t in targets if t.name in pair]
+    if len(together) != 2:
+        return rotated(targets, r)
+    if r % 2:
+        together.reverse()
+    rest = rotated([t for t in targets if t.name not in pair], r)
+    at = r % (len(rest) + 1)
+    return rest[:at] + together + rest[at:]
+
+
+def paired_ratios(runs_a: list, runs_b: list) -> list[float]:
+    """Per round, a's req/s over b's (rounds where both ran)."""
+    return [a["rps"] / b["rps"] for a, b in zip(runs_a, runs_b, strict=False) if a.get("rps") and b.get("rps")]
 
 
 def paired_added(rounds_t: list, rounds_d: list) -> float | None:
@@ -714,7 +735,7 @@ class Bench:
         )
         runs: dict = {t.name: [] for t in targets}
         for r in range(rounds):
-            for t in rotated(targets, r):
+            for t in paired_order(targets, r):
                 runs[t.name].append(self.run_wrk(t, seconds))
             log(f"throughput: round {r + 1}/{rounds} done ({self.elapsed():.0f} s)")
         out = {
@@ -752,6 +773,12 @@ class Bench:
                 row["beyond_keygate_us"] = 1e6 / row["rps"] - 1e6 / keygate["rps"]
                 if "cpu_us_per_request" in row and "cpu_us_per_request" in keygate:
                     row["cpu_over_keygate_us"] = row["cpu_us_per_request"] - keygate["cpu_us_per_request"]
+        for other in ("raw", "litellm"):
+            # Issue #16: "medians of paired rounds": each round's keygate/other ratio, then their median.
+            ratios = paired_ratios(runs.get("keygate", []), runs.get(other, []))
+            if ratios:
+                out[f"keygate_vs_{other}"] = statistics.median(ratios)
+                out[f"keygate_vs_{other}_rounds"] = ratios
         if keygate.get("rps") and raw.get("rps"):
             # Issue #16: what Keygate costs per request beyond the same server and client machinery.
             out["beyond_floor_us"] = 1e6 / keygate["rps"] - 1e6 / raw["rps"]
