@@ -128,8 +128,11 @@ def evaluate(res: dict) -> list[dict]:
         paired = _get(res, "throughput", f"keygate_vs_{other}")
         rounds = _get(res, "throughput", f"keygate_vs_{other}_rounds", default=[]) or []
         ratio = paired if paired is not None else (kg / rps if kg and rps else None)
+        name = "raw" if other == "raw" else "LiteLLM"
         if ratio is None:
-            shown = f"{'raw' if other == 'raw' else 'LiteLLM'} {_f(rps, 0)} req/s; Keygate not available"
+            shown = f"{name} not available" if kg else f"{name} {_f(rps, 0)} req/s; Keygate not available"
+        elif paired is not None and len(rounds) == 1:
+            shown = f"{fmt.format(ratio)}: one paired round, {_f(kg, 0)} / {_f(rps, 0)} req/s"
         elif paired is not None:
             spread = f"{fmt.format(min(rounds))}–{fmt.format(max(rounds))}"
             shown = (
