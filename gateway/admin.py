@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from gateway.breaker import State, process_board
 from gateway.models import Deployment, ModelPrice, Provider, ProviderEvent, ProviderKind, Route
 from gateway.routing import encrypt_credential
+from keys.admin.readonly import ReadOnlyAdmin
 
 
 def validate_base_url(url: str) -> str:
@@ -294,7 +295,7 @@ class ProviderAdmin(FileManaged, admin.ModelAdmin):
 
 
 @admin.register(ProviderEvent)
-class ProviderEventAdmin(admin.ModelAdmin):
+class ProviderEventAdmin(ReadOnlyAdmin):
     """The providers' audit trail: read-only."""
 
     list_display = ["created_at", "action", "provider_name", "actor", "ip", "changes"]
@@ -302,15 +303,6 @@ class ProviderEventAdmin(admin.ModelAdmin):
     search_fields = ["provider_name", "actor__username", "ip"]
     list_select_related = ["actor"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ProviderEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: ProviderEvent | None = None) -> bool:
-        return False
 
 
 @admin.register(Route)

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from keys import services
+from keys.admin.readonly import ReadOnlyAdmin
 from keys.limits import LIMIT_FIELDS
 from keys.models import Membership, Team, TeamEvent
 
@@ -150,16 +151,7 @@ class _Refused(Exception):
 
 
 @admin.register(TeamEvent)
-class TeamEventAdmin(admin.ModelAdmin):
+class TeamEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "team", "action", "actor", "actor_label", "ip"]
     list_filter = ["action"]
     search_fields = ["team__name", "actor__username"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: TeamEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: TeamEvent | None = None) -> bool:
-        return False

@@ -7,14 +7,14 @@ usage records by the gateway's usage writer.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from keys.admin.readonly import ReadOnlyAdmin
 from keys.models import KeyEvent, UsageRecord
 
 
 @admin.register(KeyEvent)
-class KeyEventAdmin(admin.ModelAdmin):
+class KeyEventAdmin(ReadOnlyAdmin):
     """The audit trail: read-only."""
 
     list_display = ["created_at", "action", "key_masked", "key_name", "actor", "actor_label", "ip"]
@@ -31,18 +31,9 @@ class KeyEventAdmin(admin.ModelAdmin):
     def key_name(self, obj: KeyEvent) -> str:
         return obj.key.name
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: KeyEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: KeyEvent | None = None) -> bool:
-        return False
-
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyAdmin):
     """Proxied requests, as the gateway recorded them: read-only."""
 
     list_display = [
@@ -63,12 +54,3 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_select_related = ["key"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
-        return False
