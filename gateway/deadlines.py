@@ -116,9 +116,7 @@ class deadline:  # lower case: used like asyncio.timeout
         task = _current_task(loop)
         if task is None:
             raise RuntimeError("deadline() must be used inside a task")
-        wheel = _last
-        if wheel is None or wheel.loop is not loop:  # _wheel()'s check, inline: once a request
-            wheel = _wheel(loop)
+        wheel = _wheel(loop)
         self._task, self._cancelling, self._wheel = task, task.cancelling(), wheel
         self._key = wheel.add(self, self.delay)
         return self
