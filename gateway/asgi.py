@@ -114,6 +114,7 @@ class GatewayApp:
             self.access.start()
         loop = asyncio.get_running_loop()
         self._background.append(loop.create_task(self._refresh_routes()))
+        self._background.append(loop.create_task(metrics.flush_every(1.0)))
         if settings.REDIS_URL:
             self._background.append(loop.create_task(fanout.subscribe(self.cache.drop, self.routes_changed)))
         if settings.KEYGATE_UPSTREAM_MODELS_REFRESH > 0:
@@ -150,6 +151,7 @@ class GatewayApp:
     async def shutdown(self) -> None:
         for task in self._background:
             task.cancel()
+        metrics.flush()
         await self.usage.close()
         await self.forwarder.close()
         self.cache.close()

@@ -21,10 +21,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import ErrorDetail
 
@@ -201,11 +201,12 @@ class KeyAuthentication(BaseAuthentication):
         except Argon2Busy as busy:
             request.auth_decision = AuthDecision("overloaded")
             raise AuthenticationOverloaded(busy.retry_after) from None
-        _CACHE_RESULTS[how].inc()
+        metrics.count(_CACHE_RESULTS[how])
         if state is None:
             request.auth_decision = AuthDecision("malformed" if how == "malformed" else "invalid")
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)
-        reason = state.inactive_reason(timezone.now())
+        # timezone.now() with USE_TZ on (Keygate's setting), without its settings lookup per request.
+        reason = state.inactive_reason(datetime.now(UTC))
         request.auth_decision = AuthDecision(reason or "ok", state.public_id, state.model_patterns)
         if reason is not None:
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)

@@ -41,11 +41,7 @@ def record(
     cost = table.cost(request.model, input_tokens, output_tokens, outcome.upstream_model or None)
     routed = outcome.provider != ""
     label = table.metric_label(request.model) if routed else "(unrouted)"
-    requests, latency, ttfb = metrics.request_children(request.endpoint, label, status)
-    requests.inc()
-    latency.observe(elapsed)
-    if outcome.ttfb is not None:
-        ttfb.observe(outcome.ttfb)
+    metrics.observe_request(request.endpoint, label, status, elapsed, outcome.ttfb)
     if outcome.error_type.startswith("upstream"):
         metrics.child(metrics.UPSTREAM_ERRORS, outcome.provider or "-", outcome.error_type).inc()
     if access is not None:

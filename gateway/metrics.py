@@ -8,6 +8,8 @@ configured → ``/metrics`` answers 404). With several worker processes, set
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import hmac
 import os
 from typing import Any
@@ -82,8 +84,7 @@ _PER_REQUEST: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
 
 def request_children(endpoint: str, model: str, status: int) -> tuple[Any, Any, Any]:
-    """The ``REQUESTS``, ``LATENCY`` and ``TTFB`` children of one proxied request, pre-bound:
-    one dict lookup per request instead of three label tuples and lookups."""
+    """The ``REQUESTS``, ``LATENCY`` and ``TTFB`` children of one (endpoint, model, status)."""
     key = (endpoint, model, status)
     found = _PER_REQUEST.get(key)
     if found is None:
@@ -95,6 +96,86 @@ def request_children(endpoint: str, model: str, status: int) -> tuple[Any, Any, 
             child(TTFB, endpoint),
         )
     return found
+
+
+# --- per-request figures, tallied on the event loop and added to the metrics in one go -------
+#
+# Every proxied request counts itself, observes two histograms and bumps two counters. Through
+# prometheus_client that is seven locked additions and two scans of the bucket bounds (~2.3 µs a
+# request in a tight loop). Tallied here (plain additions, no lock: only the event loop touches
+# the tallies) and added by ``flush()`` (every second, before /metrics answers, at shutdown), the
+# same figures cost ~0.4 µs (issue #16). Prometheus scrapes every 15 s or more: a second's delay
+# is invisible to it. prometheus_client's own histogram keeps per-bucket counts (``_buckets``)
+# and a sum (``_sum``) per child; ``flush()`` adds to those (the version is pinned, and a test
+# checks that a flushed histogram reads as observed values would).
+
+_LATENCY_BOUNDS = tuple(LATENCY._upper_bounds)
+_TTFB_BOUNDS = tuple(TTFB._upper_bounds)
+
+
+class _Tally:
+    """One (endpoint, model, status)'s requests since the last flush."""
+
+    __slots__ = ("count", "latency", "latency_sum", "ttfb", "ttfb_sum")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.latency = [0] * len(_LATENCY_BOUNDS)
+        self.latency_sum = 0.0
+        self.ttfb = [0] * len(_TTFB_BOUNDS)
+        self.ttfb_sum = 0.0
+
+
+_TALLIES: dict[tuple[str, str, int], _Tally] = {}
+_COUNTS: dict[Any, int] = {}  # counter child -> increments since the last flush
+
+
+def observe_request(endpoint: str, model: str, status: int, seconds: float, ttfb: float | None) -> None:
+    """Count a proxied request and observe its duration and time to first byte (at the next flush)."""
+    key = (endpoint, model, status)
+    tally = _TALLIES.get(key)
+    if tally is None:
+        tally = _TALLIES[key] = _Tally()
+    tally.count += 1
+    tally.latency[bisect.bisect_left(_LATENCY_BOUNDS, seconds)] += 1
+    tally.latency_sum += seconds
+    if ttfb is not None:
+        tally.ttfb[bisect.bisect_left(_TTFB_BOUNDS, ttfb)] += 1
+        tally.ttfb_sum += ttfb
+
+
+def count(counter_child: Any) -> None:
+    """``counter_child.inc()`` at the next flush (for counters every request bumps)."""
+    _COUNTS[counter_child] = _COUNTS.get(counter_child, 0) + 1
+
+
+def flush() -> None:
+    """Add what was tallied since the last flush to the Prometheus metrics. On the event loop."""
+    global _TALLIES, _COUNTS
+    tallies, _TALLIES = _TALLIES, {}
+    counts, _COUNTS = _COUNTS, {}
+    for counter_child, increments in counts.items():
+        counter_child.inc(increments)
+    for (endpoint, model, status), tally in tallies.items():
+        requests, latency, ttfb = request_children(endpoint, model, status)
+        requests.inc(tally.count)
+        _add(latency, tally.latency, tally.latency_sum)
+        if tally.ttfb_sum or any(tally.ttfb):
+            _add(ttfb, tally.ttfb, tally.ttfb_sum)
+
+
+def _add(histogram_child: Any, buckets: list[int], total: float) -> None:
+    for value, observed in zip(histogram_child._buckets, buckets, strict=True):
+        if observed:
+            value.inc(observed)
+    histogram_child._sum.inc(total)
+
+
+async def flush_every(seconds: float) -> None:
+    """The background task that flushes (started by the gateway app with the process)."""
+    while True:
+        await asyncio.sleep(seconds)
+        flush()
 
 
 def _registry() -> CollectorRegistry:
@@ -119,5 +200,6 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     elif not hmac.compare_digest(presented.encode(), token.encode()):
         status, body, content_type = 401, b"unauthorized\n", b"text/plain"
     else:
+        flush()  # this process's figures up to this request (other workers': up to a second old)
         status, body, content_type = 200, generate_latest(_registry()), CONTENT_TYPE_LATEST.encode()
     await Response(status, [(b"content-type", content_type), (b"cache-control", b"no-store")], body).send(send)

@@ -208,7 +208,7 @@ class Forwarder:
                         board.release(deployment.key)
                         raise
                 board.success(deployment.key)
-                metrics.child(metrics.ATTEMPTS, deployment.key, "answered").inc()
+                metrics.count(metrics.child(metrics.ATTEMPTS, deployment.key, "answered"))
                 _close(held)
                 held = None
                 outcome.ttfb = time.perf_counter() - request.started

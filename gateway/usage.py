@@ -1,8 +1,8 @@
 """Usage records, written off the request path in batches.
 
-``record()`` appends to an in-memory queue and returns at once; a background task writes the
-queue with one ``bulk_create`` per batch (every ``interval`` seconds, or sooner when
-``batch_size`` records wait) in a worker thread. ``close()`` — called on clean shutdown — writes
+``record()`` appends a row to an in-memory queue and returns at once; a background task writes
+the queue in multi-row INSERTs (every ``interval`` seconds, or sooner when ``batch_size`` records
+wait) in a worker thread. ``close()`` — called on clean shutdown — writes
 whatever is left, so a clean stop loses nothing. ``last_used_at`` / ``last_used_ip`` are written
 at most once a minute per key, with ``queryset.update()``.
 """
@@ -171,9 +171,13 @@ def _row(fields: dict[str, Any]) -> tuple[Any, ...]:
     going through ``connection.ops``, whose general-purpose adaptation was ~5 % of a busy
     worker's CPU; other backends take the values through ``connection.ops`` (cheap there).
     """
-    values = {**_DEFAULTS, **fields}
+    # The gateway passes every field (the defaults are for callers that leave some out).
+    values = fields if len(fields) == len(_NAMES) else {**_DEFAULTS, **fields}
     if _is_sqlite():
-        values["created_at"] = str(values["created_at"].astimezone(UTC).replace(tzinfo=None))
+        created = values["created_at"]
+        if created.tzinfo is not UTC:
+            created = created.astimezone(UTC)
+        values["created_at"] = str(created.replace(tzinfo=None))
         values["cost_usd"] = str(values["cost_usd"])
     else:
         ops = connection.ops

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -86,6 +87,7 @@ def test_metric_labels_for_models_are_bounded_to_the_routed_models(gateway: InPr
     for index in range(30):
         gateway.request("POST", "/v1/chat/completions", json={**CHAT, "model": f"made-up-{index}"})
     gateway.request("POST", "/v1/chat/completions", json=CHAT)
+    metrics.flush()
 
     labels = {sample.labels["model"] for metric in metrics.REQUESTS.collect() for sample in metric.samples}
     assert not any(label.startswith("made-up-") for label in labels)
@@ -103,3 +105,72 @@ def test_a_routed_alias_is_priced_as_its_upstream_model(gateway: InProcessGatewa
 
     assert gateway.usage_rows()[0]["cost_usd"] != "0"
     assert Decimal(gateway.usage_rows()[0]["cost_usd"]) > 0
+
+
+# --- issue #16: per-request metrics are tallied on the loop and flushed ---------------------
+
+
+def _samples(metric: Any, endpoint: str) -> dict[tuple[str, str], float]:
+    return {
+        (sample.name, sample.labels.get("le", "")): sample.value
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.labels.get("endpoint") == endpoint
+    }
+
+
+def test_flushed_tallies_read_as_the_same_observations_made_one_by_one() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from gateway import metrics
+
+    reference = Histogram(
+        "keygate_request_duration_seconds",
+        "reference",
+        ["endpoint"],
+        buckets=metrics.LATENCY._upper_bounds[:-1],
+        registry=CollectorRegistry(),
+    )
+    # On, between and beyond the bounds, the last one past the largest.
+    durations = [0.0004, 0.001, 0.0011, 0.0025, 0.3, 0.3, 1.0, 7.5, 200.0]
+    for seconds in durations:
+        metrics.observe_request("tally-test", "gpt-4o", 200, seconds, seconds / 2)
+        reference.labels("tally-test").observe(seconds)
+
+    assert _samples(metrics.LATENCY, "tally-test") == {}  # nothing before the flush
+    metrics.flush()
+
+    assert _samples(metrics.LATENCY, "tally-test") == _samples(reference, "tally-test")
+    ttfb = _samples(metrics.TTFB, "tally-test")
+    assert ttfb[("keygate_time_to_first_byte_seconds_count", "")] == len(durations)
+    assert ttfb[("keygate_time_to_first_byte_seconds_sum", "")] == pytest.approx(sum(durations) / 2)
+    requests = _samples(metrics.REQUESTS, "tally-test")
+    assert requests == {("keygate_requests_total", ""): len(durations)}
+    metrics.flush()  # a second flush adds nothing
+    assert _samples(metrics.REQUESTS, "tally-test") == requests
+
+
+def test_the_metrics_page_counts_a_request_that_just_finished(gateway: InProcessGateway, settings: Any) -> None:
+    from gateway import metrics
+
+    settings.KEYGATE_METRICS_TOKEN = "metrics-test-token"
+
+    def count() -> float:
+        page = gateway.request(
+            "GET",
+            "/metrics",
+            key=None,
+            headers={"authorization": "Bearer metrics-test-token"},
+            app=metrics.serve,
+        )
+        assert page.status_code == 200
+        for line in page.text.splitlines():
+            if line.startswith('keygate_requests_total{endpoint="chat/completions",model="gpt-4o",status="200"}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = count()
+    for _ in range(2):
+        assert gateway.request("POST", "/v1/chat/completions", json=CHAT).status_code == 200
+
+    assert count() == before + 2  # no wait for the background flush: the page flushes first
