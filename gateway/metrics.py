@@ -80,24 +80,6 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
-_PER_REQUEST: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
-
-
-def request_children(endpoint: str, model: str, status: int) -> tuple[Any, Any, Any]:
-    """The ``REQUESTS``, ``LATENCY`` and ``TTFB`` children of one (endpoint, model, status)."""
-    key = (endpoint, model, status)
-    found = _PER_REQUEST.get(key)
-    if found is None:
-        if len(_PER_REQUEST) > 10_000:
-            _PER_REQUEST.clear()
-        found = _PER_REQUEST[key] = (
-            child(REQUESTS, endpoint, model, str(status)),
-            child(LATENCY, endpoint),
-            child(TTFB, endpoint),
-        )
-    return found
-
-
 # --- per-request figures, tallied on the event loop and added to the metrics in one go -------
 #
 # Every proxied request counts itself, observes two histograms and bumps two counters. Through
@@ -157,11 +139,9 @@ def flush() -> None:
     for counter_child, increments in counts.items():
         counter_child.inc(increments)
     for (endpoint, model, status), tally in tallies.items():
-        requests, latency, ttfb = request_children(endpoint, model, status)
-        requests.inc(tally.count)
-        _add(latency, tally.latency, tally.latency_sum)
-        if tally.ttfb_sum or any(tally.ttfb):
-            _add(ttfb, tally.ttfb, tally.ttfb_sum)
+        child(REQUESTS, endpoint, model, str(status)).inc(tally.count)
+        _add(child(LATENCY, endpoint), tally.latency, tally.latency_sum)
+        _add(child(TTFB, endpoint), tally.ttfb, tally.ttfb_sum)
 
 
 def _add(histogram_child: Any, buckets: list[int], total: float) -> None:
