@@ -235,13 +235,15 @@ def _submit_news(fn: Callable[..., None], *args: Any) -> None:
 
 
 def _with_fresh_connection(fn: Callable[..., None], *args: Any) -> None:
-    from django.db import close_old_connections  # a long-lived thread: drop a connection gone stale
+    """Run ``fn`` on a database connection of its own, closed afterwards. Outages are rare, so
+    the thread keeps no connection open between them (on PostgreSQL an idle one held a server
+    slot for good, and the test database could not be dropped)."""
+    from django.db import connection
 
-    close_old_connections()
     try:
         fn(*args)
     finally:
-        close_old_connections()
+        connection.close()
 
 
 def _send_news(key: str, down: bool, error: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection, connections
 
-from gateway.breaker import BreakerBoard, BreakerPolicy, State
+from gateway.breaker import BreakerBoard, BreakerPolicy, State, _news_thread, announce_outages
+from notify.models import Event, Kind
 
 KEY = "primary:gpt-4o"
 
@@ -166,3 +168,20 @@ def test_a_transition_made_elsewhere_is_adopted_silently(board: BreakerBoard, cl
     board.apply_remote(KEY, State.CLOSED, 0.0)
     assert board.state(KEY) is State.CLOSED
     assert [s for _, s, _, _ in seen] == [State.HALF_OPEN]  # only its own step
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_news_thread_keeps_no_database_connection_between_outages(clock: Clock, monkeypatch) -> None:
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("Django never closes an in-memory SQLite database (the PostgreSQL run checks this)")
+    # An idle connection held by this thread kept a PostgreSQL server slot for good, and the
+    # test database could not be dropped at the end of the run.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
+    board = BreakerBoard(BreakerPolicy(failures=2, window=10, cooldown=5), clock=clock)
+    announce_outages(board)  # the real thread, as in a server
+    for _ in range(2):
+        assert board.acquire(KEY)
+        board.failure(KEY, "connect refused")
+    # One worker: this runs after the announcement's job has returned, on the same thread.
+    assert _news_thread().submit(lambda: connection.connection is None).result(timeout=10)
+    assert list(Event.objects.values_list("kind", flat=True)) == [Kind.PROVIDER_DOWN]  # it did write

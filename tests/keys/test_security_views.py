@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -307,6 +307,23 @@ def test_a_report_revokes_a_live_key_off_the_response_path(client, make_key) -> 
     event = key.events.get(action=KeyAction.REVOKED)
     assert key.is_revoked
     assert (event.actor_label, event.details["reason"], event.details["source"]) == ("leak report", "leaked", "report")
+
+
+def test_the_background_thread_keeps_no_database_connection_once_the_reports_are_done(
+    client, make_key, monkeypatch
+) -> None:
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("Django never closes an in-memory SQLite database (the PostgreSQL run checks this)")
+    # An idle connection held by this thread kept a PostgreSQL server slot for good, and the
+    # test database could not be dropped at the end of the run.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
+    key, raw = make_key()
+    assert _report(client, [raw]).status_code == 202
+    _wait_for_reports()
+    key.refresh_from_db()
+    assert key.is_revoked  # the thread did use the database
+    # One worker: this runs after the report's job has returned, on the same thread.
+    assert security._background.submit(lambda: connection.connection is None).result(timeout=10)
 
 
 def _comparable(response) -> tuple:
