@@ -104,6 +104,10 @@ class Forwarder:
         self.session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
+            # No cookies: one session serves every key, and a cookie an upstream set on one
+            # request (api.openai.com's Cloudflare ones, on every answer) went out on everyone's,
+            # after a jar lookup per request and a Set-Cookie parse per answer.
+            cookie_jar=aiohttp.DummyCookieJar(),
             # No skip_auto_headers: every request sets its own user-agent, accept and
             # accept-encoding (build_request), so aiohttp adds none; skipping one cost a
             # CIMultiDict and a header copy per request (~5 % of the loop in py-spy, #16).

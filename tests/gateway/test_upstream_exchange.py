@@ -58,6 +58,23 @@ def test_upstream_headers_clients_use_pass_through_and_cookies_never(
     assert "set-cookie" not in response.headers and "keep-alive" not in response.headers
 
 
+def test_a_cookie_an_upstream_sets_is_never_sent_back_to_it(
+    gateway: InProcessGateway, upstream: UpstreamServer
+) -> None:
+    # By host name: aiohttp's default cookie jar ignores cookies from an IP address, and real
+    # upstreams (api.openai.com sets Cloudflare cookies on every answer) have names. One shared
+    # client session serves every key: a cookie kept from one request went out on everyone's.
+    port = upstream.url.rsplit(":", 1)[1]
+    oai = Provider.objects.create(name="named", kind=ProviderKind.OPENAI, base_url=f"http://localhost:{port}/v1")
+    Route.objects.create(provider=oai, model_pattern="gpt-*", priority=1)
+    gateway.reload()
+
+    for _ in range(2):
+        response = gateway.request("POST", "/v1/chat/completions", json={**CHAT, "mock_headers": True})
+        assert response.status_code == 200, response.text
+    assert "cookie" not in _last(upstream)["headers"]
+
+
 def test_the_query_string_reaches_the_upstream(routed: InProcessGateway, upstream: UpstreamServer) -> None:
     response = routed.request("POST", "/v1/messages?beta=true", json=MESSAGE, anthropic=True)
 
