@@ -10,6 +10,7 @@ in the client's dialect: nothing is retried once a byte has reached the client.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -255,22 +256,20 @@ async def _relay_events(
     await response.end(rest)
 
 
-# The final event of each protocol's stream, as a line of its own. A client may hang up as soon as
-# it has read one; the upstream may still be closing its side then.
-_FINAL_EVENTS = (
-    b"data: [DONE]",
-    b"data:[DONE]",
-    b"event: message_stop",
-    b"event: response.completed",
-    b"event: response.incomplete",
-    b"event: response.failed",
+# The final event of each protocol's stream, as a line of its own: at the start of ``out`` or after
+# a line break (JSON text inside an event cannot hold a raw line break). A client may hang up as
+# soon as it has read one; the upstream may still be closing its side then. Checked on every
+# streamed chunk, so first the words alone (one scan), then where they stand: 3.1-3.4 → 0.5-0.9 µs
+# a chunk against trying six prefixes one by one (issue #16).
+_FINAL_WORDS = re.compile(rb"\[DONE\]|message_stop|response\.(?:completed|incomplete|failed)")
+_FINAL_EVENT = re.compile(
+    rb"(?:^|\n)(?:data: ?\[DONE\]|event: (?:message_stop|response\.(?:completed|incomplete|failed)))"
 )
 
 
 def _ends_stream(out: bytes) -> bool:
-    """Whether ``out`` (whole events, in the client's protocol) holds the stream's final event.
-    At the start of a line only: JSON text inside an event cannot hold a raw line break."""
-    return any(out.startswith(final) or b"\n" + final in out for final in _FINAL_EVENTS)
+    """Whether ``out`` (whole events, in the client's protocol) holds the stream's final event."""
+    return _FINAL_WORDS.search(out) is not None and _FINAL_EVENT.search(out) is not None
 
 
 def _parsed_answer(raw: bytes, upstream: Upstream) -> Any:

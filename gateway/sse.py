@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 EVENT_END_RE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_SEPARATORS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 # Only events carrying a usage *object* are parsed ("usage": null rides on every OpenAI chunk).
 USAGE_RE = re.compile(rb'"usage"\s*:\s*\{')
 
@@ -64,7 +65,9 @@ class Usage:
 
 def _last_event_end(data: bytes) -> int:
     """The offset just past the last blank line (event separator) in ``data``, or -1."""
-    ends = [data.rfind(sep) + len(sep) for sep in (b"\n\n", b"\r\n\r\n", b"\r\r") if sep in data]
+    if data.endswith(_SEPARATORS):  # the usual chunk: whole events, nothing after the last
+        return len(data)
+    ends = [data.rfind(sep) + len(sep) for sep in _SEPARATORS if sep in data]
     return max(ends) if ends else -1
 
 
