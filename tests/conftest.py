@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, connections
 
 from keys import services
 from keys.models import APIKey
@@ -47,6 +47,16 @@ def database_text() -> str:
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
             chunks.extend(str(value) for row in cursor.fetchall() for value in row)
     return "\n".join(chunks)
+
+
+@pytest.fixture
+def connections_kept_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Database connections kept for 60 s, as on PostgreSQL (``CONN_MAX_AGE``): for tests that a
+    long-lived thread closes its own. Skipped on in-memory SQLite, which Django never closes
+    (the PostgreSQL run of the suite checks these)."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("Django never closes an in-memory SQLite database (the PostgreSQL run checks this)")
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -241,15 +241,11 @@ def _process(findings: list[Finding], via: str, ip: str | None) -> None:
     except Exception:
         logger.exception("leaked keys could not be processed")
     finally:
+        # Reports are rare (and each costs argon2 far above a reconnect): the thread keeps no
+        # database connection between them (on PostgreSQL an idle one held a server slot for good).
+        connection.close()
         with _pending_lock:
             _pending_count -= 1
-            idle = _pending_count == 0
-        if idle:
-            # Reports are rare: an idle thread keeps no database connection open between them
-            # (on PostgreSQL one held a server slot, and the test database could not be dropped).
-            connection.close()
-        else:
-            close_old_connections()
         _pending.release()
 
 

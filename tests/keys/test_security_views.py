@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -310,13 +310,10 @@ def test_a_report_revokes_a_live_key_off_the_response_path(client, make_key) -> 
 
 
 def test_the_background_thread_keeps_no_database_connection_once_the_reports_are_done(
-    client, make_key, monkeypatch
+    client, make_key, connections_kept_a_minute
 ) -> None:
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.skip("Django never closes an in-memory SQLite database (the PostgreSQL run checks this)")
     # An idle connection held by this thread kept a PostgreSQL server slot for good, and the
     # test database could not be dropped at the end of the run.
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
     key, raw = make_key()
     assert _report(client, [raw]).status_code == 202
     _wait_for_reports()
