@@ -38,10 +38,6 @@ STREAMS = {
 }
 
 
-class _Outcome:  # the fields _relay_events sets
-    streamed, status, delivered, error_type, usage, events, saw_usage = False, 0, False, "", None, 0, False
-
-
 async def per_chunk(chunk: bytes, last: bytes, count: int) -> float:
     from gateway import relay
     from gateway.dialects import Dialect
@@ -68,7 +64,7 @@ async def per_chunk(chunk: bytes, last: bytes, count: int) -> float:
     )
     tap = SSETap()
     started = time.thread_time_ns()
-    await relay._relay_events(request, 200, chunks(), send, _Outcome(), tap.feed, tap.flush, tap, [])
+    await relay._relay_events(request, 200, chunks(), send, relay.Outcome(), tap.feed, tap.flush, tap, [])
     return (time.thread_time_ns() - started) / 1000 / count
 
 

@@ -21,9 +21,7 @@ import contextlib
 import gc
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -50,19 +48,8 @@ def cookie_mock(tmp: Path) -> Iterator[int]:
     mock.mkdir()
     (mock / "mock_nginx.conf").write_text(conf.replace(marker, headers + marker, 1))
     shutil.copy(stages.BENCH / "mock_nginx.sh", mock)  # it fills in the config beside it
-    port = stages.free_port()
-    nginx = subprocess.Popen(
-        ["bash", str(mock / "mock_nginx.sh"), str(port), str(tmp / "nginx")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        stages.wait_port(port)
+    with stages.nginx_mock(tmp, mock / "mock_nginx.sh") as port:
         yield port
-    finally:
-        os.killpg(nginx.pid, signal.SIGTERM)
-        nginx.wait(timeout=10)
 
 
 async def measure(key: str, rounds: int, requests: int) -> dict[str, list[float]]:

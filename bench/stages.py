@@ -73,12 +73,13 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def nginx_mock(tmp: Path) -> Iterator[int]:
-    """The nginx mock (``mock_nginx.sh``) on a free loopback port, its files under ``tmp``; yields
-    the port once it accepts connections, and stops nginx on the way out."""
+def nginx_mock(tmp: Path, script: Path = BENCH / "mock_nginx.sh") -> Iterator[int]:
+    """The nginx mock (``mock_nginx.sh``, which fills in the ``mock_nginx.conf`` beside it) on a
+    free loopback port, its files under ``tmp``; yields the port once it accepts connections, and
+    stops nginx on the way out."""
     port = free_port()
     nginx = subprocess.Popen(
-        ["bash", str(BENCH / "mock_nginx.sh"), str(port), str(tmp / "nginx")],
+        ["bash", str(script), str(port), str(tmp / "nginx")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
