@@ -13,7 +13,7 @@ import pytest
 import uvloop
 
 from gateway import deadlines
-from gateway.deadlines import deadline
+from gateway.deadlines import deadline, idle_limit
 
 LOOPS = pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
 
@@ -102,21 +102,65 @@ def test_the_inner_of_two_nested_deadlines_fires_and_the_outer_one_keeps_running
 
 
 @LOOPS
-def test_reschedule_pushes_the_limit_back_from_now(run):
-    async def main() -> tuple[bool, float]:
+def test_an_idle_limit_counts_each_wait_alone_and_never_the_time_between_waits(run):
+    async def main() -> tuple[float, float]:
         started = time.monotonic()
         with pytest.raises(TimeoutError):
-            with deadline(0.1) as idle:
-                for _ in range(5):  # 5 × 60 ms: each wait is under the limit, the whole is not
+            with idle_limit(0.1) as idle:
+                for _ in range(5):  # 5 waits of 60 ms: each under the limit, together over it
+                    idle.waiting()
                     await asyncio.sleep(0.06)
-                    idle.reschedule(0.1)
+                    idle.resting()
+                await asyncio.sleep(0.3)  # between waits (a relay sending on): never counted
                 survived = time.monotonic() - started
+                idle.waiting()
                 await asyncio.sleep(5)
-        return survived > 0.25, time.monotonic() - started
+        return survived, time.monotonic() - started - survived
 
-    survived, elapsed = run(main())
-    assert survived
-    assert elapsed < 0.3 + 0.1 + 0.15
+    survived, last_wait = run(main())
+    assert survived >= 0.6
+    assert 0.1 <= last_wait < 0.1 + 0.01 + 0.15
+
+
+@LOOPS
+def test_an_idle_limit_that_comes_due_between_waits_fires_a_limit_after_the_next_wait_began(run):
+    """Due while resting, the entry is put back; due again while the wait is younger than the
+    limit, it is put back for the rest of it (not for a whole limit more)."""
+
+    async def main() -> float:
+        with pytest.raises(TimeoutError):
+            with idle_limit(0.4) as idle:
+                await asyncio.sleep(0.6)  # due at 0.4 while resting: put back, due again at 0.8
+                began = time.monotonic()
+                idle.waiting()  # at 0.8 it has waited 0.2: due again at 1.0
+                await asyncio.sleep(5)
+        return time.monotonic() - began
+
+    assert 0.4 <= run(main()) < 0.4 + 0.01 + 0.15
+
+
+@LOOPS
+def test_an_idle_limit_in_an_async_generator_never_cancels_its_consumer(run):
+    """The shape of a streamed answer: the generator waits for chunks under the limit, its
+    consumer takes longer than the limit over each one, and only a stalled read times out."""
+
+    async def chunks(stall_after: int):
+        with idle_limit(0.05) as idle:
+            for index in range(10):
+                idle.waiting()
+                await asyncio.sleep(5 if index == stall_after else 0.01)
+                idle.resting()
+                yield index
+
+    async def main() -> tuple[list[int], int]:
+        seen: list[int] = []
+        with pytest.raises(TimeoutError):
+            async for index in chunks(stall_after=4):
+                seen.append(index)
+                await asyncio.sleep(0.08)  # the consumer's own await, over the limit
+        return seen, _pending(asyncio.get_running_loop())
+
+    assert run(main()) == ([0, 1, 2, 3], 0)
 
 
 @LOOPS
