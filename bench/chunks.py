@@ -7,8 +7,10 @@ A real LLM answer streams hundreds of chunks, so what the relay does per chunk o
 per-request work on long answers. This drives ``gateway.relay._relay_events`` with the
 ``SSETap`` (the pass-through relay loop: usage watch, final-event check, one ASGI send per
 chunk) over prebuilt chunks of an OpenAI and an Anthropic stream, into a send that does
-nothing, and prints the loop-thread CPU per chunk (median of the rounds). Reading the upstream
-(aiohttp, the idle-timeout deadline) is not included: see ``bench/run.py``'s streaming figures.
+nothing, and prints the loop-thread CPU per chunk (median of the rounds). The chunks come
+through the reply's own read loop (``_HTTPReply.chunks``: the upstream's idle limit, the async
+generator) from a stand-in for aiohttp's stream reader that has each chunk ready: aiohttp's
+read and the network are not included (``bench/run.py``'s streaming CPU has them).
 """
 
 from __future__ import annotations
@@ -38,16 +40,35 @@ STREAMS = {
 }
 
 
+class _Ready:
+    """What ``_HTTPReply`` uses of an aiohttp response, with every chunk already received."""
+
+    status, headers = 200, {"content-type": "text/event-stream"}
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.content = self
+        self._next = iter(chunks).__next__
+
+    async def readany(self) -> bytes:
+        try:
+            return self._next()
+        except StopIteration:
+            return b""
+
+    def release(self) -> None:
+        pass
+
+
 async def per_chunk(chunk: bytes, last: bytes, count: int) -> float:
     from gateway import relay
     from gateway.dialects import Dialect
     from gateway.http import GatewayRequest
+    from gateway.providers.base import _HTTPReply
+    from gateway.routing import Upstream
     from gateway.sse import SSETap
 
-    async def chunks():
-        for _ in range(count):
-            yield chunk
-        yield last
+    upstream = Upstream(1, "bench", "openai", "http://127.0.0.1/v1", None, 10.0, 120.0, 60.0)
+    reply = _HTTPReply(_Ready([chunk] * count + [last]), upstream)
 
     async def send(message: dict) -> None:
         pass
@@ -64,7 +85,7 @@ async def per_chunk(chunk: bytes, last: bytes, count: int) -> float:
     )
     tap = SSETap()
     started = time.thread_time_ns()
-    await relay._relay_events(request, 200, chunks(), send, relay.Outcome(), tap.feed, tap.flush, tap, [])
+    await relay._relay_events(request, 200, reply.chunks(), send, relay.Outcome(), tap.feed, tap.flush, tap, [])
     return (time.thread_time_ns() - started) / 1000 / count
 
 
@@ -79,7 +100,10 @@ def main() -> int:
     import django
 
     django.setup()
-    print(f"{ROOT}: the pass-through relay loop, loop-thread CPU per chunk (median of {args.rounds} × {args.chunks})")
+    print(
+        f"{ROOT}: the reply's read loop and the pass-through relay loop, loop-thread CPU per chunk "
+        f"(median of {args.rounds} × {args.chunks})"
+    )
     for name, (chunk, last) in STREAMS.items():
         figures = [asyncio.run(per_chunk(chunk, last, args.chunks)) for _ in range(args.rounds)]
         print(f"  {name:22s} {statistics.median(figures):5.2f} µs")

@@ -184,6 +184,18 @@ def evaluate(res: dict) -> list[dict]:
         )
     else:
         add("streaming", "chunks delivered as they arrive", "no buffering", "Keygate not available", NA)
+    cpu, cpu_raw = kgs.get("cpu"), _get(st, "sse_raw", "cpu")
+    beyond = _get(res, "streaming", "cpu_beyond_floor_us_per_stream")
+    if cpu and cpu_raw and beyond is not None:
+        add(
+            "streaming",
+            f"server CPU per stream of {cpu['chunks']} chunks, beyond the floor's",
+            "reported",
+            f"{_f(beyond, 0, ' µs')} ({_f(cpu['us_per_stream'], 0)} vs {_f(cpu_raw['us_per_stream'], 0)} µs; "
+            f"{_f(cpu['us_per_chunk'], 1)} vs {_f(cpu_raw['us_per_chunk'], 1)} µs a frame)",
+            INFO,
+            beyond,
+        )
     op = kgs.get("open_streams")
     if op:
         ok = op["first_byte"] == op["streams"] and op["completed"] == op["streams"]
@@ -369,6 +381,30 @@ def markdown(res: dict) -> str:
                         f"{_f(c['lag'].get('max'), 3)} ms | {_f(c['gap_error'].get('p50'), 3)} ms | "
                         f"{_f(c['gap_error'].get('p99'), 3)} ms |"
                     )
+        cpus = [(row["label"], row["cpu"]) for row in st.values() if row.get("cpu")]
+        if cpus:
+            c0 = cpus[0][1]
+            out += [
+                "",
+                f"Server CPU (user + system, the proxy's process) for {c0['streams']} concurrent streams of "
+                f"{c0['chunks']} chunks {c0['delay_ms']} ms apart, the floor and Keygate back to back in each "
+                f"of {c0['rounds']} rounds; per frame = per stream / {c0['chunks'] + 4} frames:",
+                "",
+                "| target | CPU per stream (median) | per frame | rounds | failed streams |",
+                "|---|---:|---:|---|---:|",
+            ]
+            for label, c in cpus:
+                rounds = ", ".join(f"{v:.0f}" for v in c["us_per_stream_rounds"])
+                out.append(
+                    f"| {label} | {_f(c['us_per_stream'], 0)} µs | {_f(c['us_per_chunk'], 1)} µs | {rounds} | "
+                    f"{c['failed']} |"
+                )
+            beyond = _get(res, "streaming", "cpu_beyond_floor_us_per_stream")
+            if beyond is not None:
+                out += [
+                    "",
+                    f"Keygate beyond the floor: {_f(beyond, 0)} µs a stream (median of the rounds' differences).",
+                ]
         opened = [(row["label"], row["open_streams"]) for row in st.values() if row.get("open_streams")]
         if opened:
             out += [

@@ -108,10 +108,12 @@ PROFILES = {
         # concurrency -> (requests per target per round, seconds cap per target per round)
         "lat_plan": {1: (300, 2.0), 16: (1500, 2.0), 64: (3000, 2.5)},
         # one wrk thread saturates any Python target and leaves the second core to it
-        # Five short rounds rather than two long ones: the judged ratio is the median of the
-        # rounds' own keygate/raw ratios, and this machine drifts by ±20 % from one 10 s to the next.
-        "wrk_rounds": 5,
-        "wrk_seconds": 5,
+        # Nine short rounds rather than a few long ones: the judged ratio is the median of the
+        # rounds' own keygate/raw ratios, and this machine drifts by ±20 % from one 10 s to the
+        # next. With five rounds of 5 s, eight full runs of one tree gave medians from 48.9 to
+        # 60.1 % (2026-12-04); more pairs narrow the median, not the rounds.
+        "wrk_rounds": 9,
+        "wrk_seconds": 4,
         "wrk_threads": 1,
         "wrk_connections": 64,
         "ttfb_rounds": 5,
@@ -120,6 +122,10 @@ PROFILES = {
         "gap_streams": 8,
         "gap_chunks": 20,
         "gap_delay_ms": 20,
+        "cpu_rounds": 5,
+        "cpu_streams": 300,
+        "cpu_chunks": 40,
+        "cpu_delay_ms": 2,
         "open_streams": 1000,
         "open_chunks": 30,
         "open_delay_ms": 200,
@@ -142,6 +148,10 @@ PROFILES = {
         "gap_streams": 4,
         "gap_chunks": 10,
         "gap_delay_ms": 20,
+        "cpu_rounds": 1,
+        "cpu_streams": 150,
+        "cpu_chunks": 40,
+        "cpu_delay_ms": 2,
         "open_streams": 200,
         "open_chunks": 12,
         "open_delay_ms": 200,
@@ -911,7 +921,10 @@ class Bench:
             }
         log(f"streaming: chunk timing done ({self.elapsed():.0f} s)")
 
-        # 3c. many concurrent open streams in one process: memory per stream
+        # 3c. server CPU per stream and per chunk, the floor and Keygate in paired rounds
+        self.stream_cpu(runner, targets, out)
+
+        # 3d. many concurrent open streams in one process: memory per stream
         n = self.p["open_streams"]
         chunks, delay = self.p["open_chunks"], self.p["open_delay_ms"]
         body, extra = self.stream_request(chunks, delay)
@@ -945,12 +958,49 @@ class Bench:
                 f"{res['completed']} completed, {res['kib_per_stream'] or 0:.1f} KiB/stream"
             )
 
-        # 3d. client disconnects: does the proxy close its upstream request?
+        # 3e. client disconnects: does the proxy close its upstream request?
         body, extra = self.stream_request(200, 100)
         for t in targets:
             if t.name == "sse_direct":
                 continue
             out["targets"][t.name]["disconnect"] = runner.run(self.disconnect_check(t, body, extra))
+
+    def stream_cpu(self, runner: asyncio.Runner, targets: list, out: dict) -> None:
+        """What a streamed answer costs the proxy's process in CPU: ``cpu_streams`` concurrent
+        streams of ``cpu_chunks`` chunks ``cpu_delay_ms`` apart (each chunk its own read, as a
+        model's tokens arrive), the floor and Keygate back to back in each round. Per stream and
+        per chunk, and Keygate's beyond the floor's (median of the rounds' differences)."""
+        proxies = [t for t in targets if t.name in ("sse_raw", "sse_keygate") and t.proc is not None]
+        n, chunks, delay = self.p["cpu_streams"], self.p["cpu_chunks"], self.p["cpu_delay_ms"]
+        body, extra = self.stream_request(chunks, delay)
+        per_stream: dict = {t.name: [] for t in proxies}
+        failed: dict = dict.fromkeys(per_stream, 0)
+        for r in range(self.p["cpu_rounds"]):
+            for t in paired_order(proxies, r, ("sse_raw", "sse_keygate")):
+                before = cpu_seconds(t.proc.pid)
+                res = runner.run(load.concurrent_streams(t.url, {**t.headers, **extra}, body, n, 60))
+                spent = cpu_seconds(t.proc.pid) - before
+                good = [x for x in res if x["ok"] and len(x["frames"]) == chunks + 3]
+                failed[t.name] += n - len(good)
+                per_stream[t.name].append(spent * 1e6 / n)
+        for t in proxies:
+            values = per_stream[t.name]
+            out["targets"][t.name]["cpu"] = {
+                "streams": n,
+                "chunks": chunks,
+                "delay_ms": delay,
+                "rounds": len(values),
+                "failed": failed[t.name],
+                "us_per_stream": statistics.median(values),
+                "us_per_stream_rounds": values,
+                # every frame the client reads: a role frame, the content, finish, usage, [DONE]
+                "us_per_chunk": statistics.median(values) / (chunks + 4),
+            }
+        if len(proxies) == 2:
+            diffs = [k - f for k, f in zip(per_stream["sse_keygate"], per_stream["sse_raw"], strict=True)]
+            out["cpu_beyond_floor_us_per_stream"] = statistics.median(diffs)
+            out["cpu_beyond_floor_us_per_stream_rounds"] = diffs
+        log(f"streaming: CPU per stream done ({self.elapsed():.0f} s)")
 
     def sse_stats(self) -> dict | None:
         status, body = http_status(self.sse_base + "/stats", timeout=2)
