@@ -386,7 +386,7 @@ def markdown(res: dict) -> str:
             c0 = cpus[0][1]
             out += [
                 "",
-                f"Server CPU (user + system, the proxy's process) for {c0['streams']} concurrent streams of "
+                f"Server CPU (the proxy's process, all its threads) for {c0['streams']} concurrent streams of "
                 f"{c0['chunks']} chunks {c0['delay_ms']} ms apart, the floor and Keygate back to back in each "
                 f"of {c0['rounds']} rounds; per frame = per stream / {c0['chunks'] + 4} frames:",
                 "",
