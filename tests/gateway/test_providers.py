@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+
 import pytest
 
+from gateway.exceptions import UpstreamError
 from gateway.models import ProviderKind
 from gateway.plans import Plan
 from gateway.providers import adapter
@@ -58,3 +62,53 @@ def test_a_chat_only_provider_still_serves_embeddings_as_they_are() -> None:
     plan = _plan("embeddings", "openai-chat")
 
     assert (plan.endpoint, plan.translated) == ("embeddings", False)
+
+
+# --- the idle timeout of a streamed answer (gateway.deadlines.idle_limit in _HTTPReply.chunks) ---
+
+
+class _SlowReader:
+    """What ``_HTTPReply`` uses of an aiohttp response: chunks that arrive ``gaps`` seconds apart."""
+
+    status, headers = 200, {"content-type": "text/event-stream"}
+
+    def __init__(self, gaps: list[float]) -> None:
+        self.content = self
+        self._gaps = list(gaps)
+
+    async def readany(self) -> bytes:
+        if not self._gaps:
+            return b""
+        await asyncio.sleep(self._gaps.pop(0))
+        return b"data: {}\n\n"
+
+    def release(self) -> None:
+        pass
+
+
+def _stream(gaps: list[float], consumer_pause: float) -> tuple[int, BaseException | None]:
+    from gateway.providers.base import _HTTPReply
+
+    upstream = dataclasses.replace(_upstream("openai"), idle_timeout=0.1)
+
+    async def main() -> tuple[int, BaseException | None]:
+        received = 0
+        try:
+            async for _ in _HTTPReply(_SlowReader(gaps), upstream).chunks():
+                received += 1
+                await asyncio.sleep(consumer_pause)  # the relay sending the chunk on to a slow client
+        except UpstreamError as error:
+            return received, error
+        return received, None
+
+    return asyncio.run(main())
+
+
+def test_a_stream_whose_client_is_slower_than_the_idle_timeout_is_not_cut() -> None:
+    assert _stream([0.01] * 4, consumer_pause=0.25) == (4, None)
+
+
+def test_a_stream_that_stalls_longer_than_the_idle_timeout_is_cut_with_an_idle_timeout_error() -> None:
+    received, error = _stream([0.01, 0.01, 5], consumer_pause=0)
+    assert received == 2
+    assert isinstance(error, UpstreamError) and error.kind == "upstream_idle_timeout"
