@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
-EVENT_END_RE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
-_SEPARATORS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+# What ends an event: a blank line, in any of the three line-break styles SSE allows.
+_SEPARATORS = (b"\r\n\r\n", b"\n\n", b"\r\r")
+EVENT_END_RE = re.compile(b"|".join(map(re.escape, _SEPARATORS)))
 # Only events carrying a usage *object* are parsed ("usage": null rides on every OpenAI chunk).
 USAGE_RE = re.compile(rb'"usage"\s*:\s*\{')
 
