@@ -185,11 +185,11 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def cpu_ns(pid: int) -> int | None:
+def cpu_ns(pid: int) -> int:
     """CPU time in nanoseconds that the live threads of a process and its descendants have run
-    (``/proc/PID/task/TID/schedstat``), or None where the kernel does not report it.
-    ``/proc/PID/stat`` counts 10 ms ticks: a third of a short round's figure, where this counts
-    nanoseconds. A thread that has exited is no longer counted: for rounds in which none does."""
+    (``/proc/PID/task/TID/schedstat``); where the kernel does not report that, ``cpu_seconds``'
+    10 ms ticks, which are a third of a short round's figure. A thread that has exited is no
+    longer counted: for rounds in which none does."""
     total, seen = 0, False
     for p in process_tree(pid):
         try:
@@ -203,7 +203,7 @@ def cpu_ns(pid: int) -> int | None:
                 seen = True
             except (OSError, ValueError, IndexError):
                 continue
-    return total if seen else None
+    return total if seen else round(cpu_seconds(pid) * 1e9)
 
 
 def cpu_seconds(pid: int) -> float:

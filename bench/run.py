@@ -977,15 +977,11 @@ class Bench:
         failed: dict = dict.fromkeys(per_stream, 0)
         for r in range(self.p["cpu_rounds"]):
             for t in paired_order(proxies, r, ("sse_raw", "sse_keygate")):
-                before, before_ticks = cpu_ns(t.proc.pid), cpu_seconds(t.proc.pid)
+                # In ns: a round is a few hundred ms of CPU, and /proc/PID/stat's 10 ms ticks
+                # would be ~30 µs a stream.
+                before = cpu_ns(t.proc.pid)
                 res = runner.run(load.concurrent_streams(t.url, {**t.headers, **extra}, body, n, 60))
-                after = cpu_ns(t.proc.pid)
-                # Nanoseconds from schedstat where the kernel has it (a round is a few hundred ms
-                # of CPU: /proc/PID/stat's 10 ms ticks are ~30 µs a stream), else the ticks.
-                if before is not None and after is not None:
-                    spent = (after - before) / 1e9
-                else:
-                    spent = cpu_seconds(t.proc.pid) - before_ticks
+                spent = (cpu_ns(t.proc.pid) - before) / 1e9
                 good = [x for x in res if x["ok"] and len(x["frames"]) == chunks + 3]
                 failed[t.name] += n - len(good)
                 per_stream[t.name].append(spent * 1e6 / n)
