@@ -46,6 +46,53 @@ def _refusal(status: bytes) -> bytes:
     return b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
+class _ResponseWriter:
+    """What a request's cycle writes through: a response's head leaves with its body, in one
+    ``writev``, instead of in two writes (uvicorn writes the head as soon as the app starts the
+    response). One system call and one TCP segment fewer a request, for the server and its client.
+
+    The first write after ``hold`` is set (the head, or a ``100 Continue``) is held; the next write
+    goes out with it in one ``writelines`` call. If none comes in the same turn of the event loop,
+    the head goes out alone at the end of that turn: a streamed answer's head never waits for its
+    first chunk. Later writes go straight through. What is held is written before anything later
+    and before the connection is closed, so bytes never change order.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport", "hold")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self.hold = False
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
+        elif self.hold:
+            self.hold = False
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class KeygateHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline and a size limit for each request head.
 
@@ -55,6 +102,9 @@ class KeygateHttpProtocol(HttpToolsProtocol):
     lapses when no head is pending (the next request arms it again). A busy kept-alive
     connection so pays one timer every ``KEYGATE_HEADER_TIMEOUT`` seconds rather than a timer
     set and cancelled per request (issue #16: ~2 µs a request).
+
+    Each request's responses are written through the connection's :class:`_ResponseWriter`, so a
+    head and its body leave together.
     """
 
     _head_timer: asyncio.TimerHandle | None = None
@@ -64,6 +114,7 @@ class KeygateHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._writer = _ResponseWriter(transport, self.loop)
         self._head_timeout, self._head_limit = _head_limits()
         self._head_since = self.loop.time()
         self._arm_head_timer()
@@ -99,6 +150,20 @@ class KeygateHttpProtocol(HttpToolsProtocol):
         self._head_since = None
         self._head_begun = False
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # the new request's (not on an upgrade)
+            cycle.transport = self._writer  # type: ignore[assignment]
+            self._writer.hold = True
+
+    # uvicorn's own writes on the connection go after anything held.
+
+    def send_400_response(self, msg: str) -> None:
+        self._writer.flush()
+        super().send_400_response(msg)
+
+    def shutdown(self) -> None:
+        self._writer.flush()
+        super().shutdown()
 
     # --- the bounds ---------------------------------------------------------------------------
 
@@ -113,6 +178,7 @@ class KeygateHttpProtocol(HttpToolsProtocol):
         if self.loop.time() < self._head_since + self._head_timeout:
             self._arm_head_timer()  # a head that began after the timer was set
             return
+        self._writer.flush()
         if self._head_begun:
             self.transport.write(_refusal(b"408 Request Timeout"))
         self.transport.close()
@@ -120,6 +186,7 @@ class KeygateHttpProtocol(HttpToolsProtocol):
     def _head_too_large(self) -> None:
         if not self.transport.is_closing():
             self._head_since = None
+            self._writer.flush()
             self.transport.write(_refusal(b"431 Request Header Fields Too Large"))
             self.transport.close()
 

@@ -120,3 +120,14 @@ def test_past_the_concurrency_limit_a_request_gets_503_at_once(served: str) -> N
     while httpx.get(served + "/healthz", timeout=5).status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_each_response_arrives_whole_in_one_segment(served: str) -> None:
+    # The head and the body go out in one write (config/serve.py, _ResponseWriter), so the first
+    # read of each answer on a kept-alive connection holds all of it. Written apart, as uvicorn
+    # does, a reader woken by the head would often see the head alone.
+    with contextlib.closing(_connect(served)) as sock:
+        for _ in range(20):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"status": "ok"}')
