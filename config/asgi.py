@@ -43,6 +43,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
                 await send({"type": "lifespan.startup.failed", "message": str(error)})
                 return
             _freeze_start_up_heap()
+            _collect_less_often()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await gateway_application.shutdown()
@@ -61,6 +62,28 @@ def _freeze_start_up_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+#: Net new container objects between two collections of the youngest generation (Python's
+#: default: 700). See _collect_less_often.
+YOUNG_COLLECTION_THRESHOLD = 20_000
+
+
+def _collect_less_often() -> None:
+    """Run the cyclic garbage collector after tens of thousands of new objects, not hundreds.
+
+    A busy worker always holds a few thousand young objects: the tasks, coroutines and buffers of
+    the requests in flight (the collector's count stayed between ~2,700 and ~5,700 at 64
+    concurrent requests). With Python's default of 700 the collector ran every ~14 requests,
+    walked all of them and found next to nothing: requests leave almost no cyclic garbage
+    (~300 objects collected in a minute of 254,000 requests). That was 18,700 collections a minute
+    and ~17 µs of the loop's CPU a request (issue #16, timed with ``gc.callbacks``). With 10,000 a
+    saturated worker ran no collection in a minute and its memory grew as with the default;
+    20,000 leaves room for more requests in flight. Cyclic garbage is still collected, later, and
+    one collection walks about that many objects (~0.5 ms for 20,000 small ones).
+    """
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
 
 
 async def application(scope: Scope, receive: Receive, send: Send) -> None:
