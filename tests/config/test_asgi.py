@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import importlib
 import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,12 +24,14 @@ def test_a_gateway_that_fails_to_import_stops_start_up(monkeypatch: pytest.Monke
         importlib.reload(config.asgi)
 
 
-def test_start_up_freezes_the_heap_it_built_so_the_collector_never_walks_it_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import asyncio
-    import gc
+#: What the collector looked like when start-up completed (filled in by ``start_up``).
+during_start_up: dict[str, Any] = {}
 
+
+@pytest.fixture
+def start_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[str]]]:
+    """Runs config.asgi's lifespan (start-up, then shutdown) with the gateway's own start-up and
+    shutdown left out; returns the message types it sent. The collector's state is put back."""
     import config.asgi
 
     async def nothing() -> None:
@@ -33,57 +39,47 @@ def test_start_up_freezes_the_heap_it_built_so_the_collector_never_walks_it_agai
 
     monkeypatch.setattr(config.asgi.gateway_application, "startup", nothing)
     monkeypatch.setattr(config.asgi.gateway_application, "shutdown", nothing)
-    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
-    sent: list[str] = []
-    frozen_during_start_up: list[int] = []
+    thresholds = gc.get_threshold()
+    during_start_up.clear()
 
-    async def receive() -> dict:
-        return next(messages)
+    def run() -> list[str]:
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+        sent: list[str] = []
 
-    async def send(message: dict) -> None:
-        sent.append(message["type"])
-        if message["type"] == "lifespan.startup.complete":
-            frozen_during_start_up.append(gc.get_freeze_count())
+        async def receive() -> dict:
+            return next(messages)
+
+        async def send(message: dict) -> None:
+            sent.append(message["type"])
+            if message["type"] == "lifespan.startup.complete":
+                during_start_up.update(frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
+
+        asyncio.run(config.asgi.application({"type": "lifespan"}, receive, send))
+        return sent
 
     gc.unfreeze()
     try:
-        asyncio.run(config.asgi.application({"type": "lifespan"}, receive, send))
+        yield run
     finally:
         gc.unfreeze()
-    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert frozen_during_start_up[0] > 1000  # Django's apps and this test run's modules, at least
+        gc.set_threshold(*thresholds)
+
+
+def test_start_up_freezes_the_heap_it_built_so_the_collector_never_walks_it_again(
+    start_up: Callable[[], list[str]],
+) -> None:
+    assert start_up() == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert during_start_up["frozen"] > 1000  # Django's apps and this test run's modules, at least
 
 
 def test_start_up_lets_the_young_generation_grow_before_the_collector_runs(
-    monkeypatch: pytest.MonkeyPatch,
+    start_up: Callable[[], list[str]],
 ) -> None:
-    import asyncio
-    import gc
-
     import config.asgi
 
-    async def nothing() -> None:
-        return None
-
-    monkeypatch.setattr(config.asgi.gateway_application, "startup", nothing)
-    monkeypatch.setattr(config.asgi.gateway_application, "shutdown", nothing)
-    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
-
-    async def receive() -> dict:
-        return next(messages)
-
-    async def send(message: dict) -> None:
-        return None
-
-    before = gc.get_threshold()
     gc.set_threshold(700, 10, 10)  # Python's default
-    try:
-        asyncio.run(config.asgi.application({"type": "lifespan"}, receive, send))
-        after = gc.get_threshold()
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
+    start_up()
     # Requests in flight keep thousands of young objects alive; at 700 the collector walked them
     # every ~14 requests. The older generations keep their own thresholds.
-    assert after == (config.asgi.YOUNG_COLLECTION_THRESHOLD, 10, 10)
+    assert during_start_up["thresholds"] == (config.asgi.YOUNG_COLLECTION_THRESHOLD, 10, 10)
     assert config.asgi.YOUNG_COLLECTION_THRESHOLD >= 10_000
