@@ -24,14 +24,11 @@ def test_a_gateway_that_fails_to_import_stops_start_up(monkeypatch: pytest.Monke
         importlib.reload(config.asgi)
 
 
-#: What the collector looked like when start-up completed (filled in by ``start_up``).
-during_start_up: dict[str, Any] = {}
-
-
 @pytest.fixture
-def start_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[str]]]:
+def start_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], tuple[list[str], dict[str, Any]]]]:
     """Runs config.asgi's lifespan (start-up, then shutdown) with the gateway's own start-up and
-    shutdown left out; returns the message types it sent. The collector's state is put back."""
+    shutdown left out; returns the message types it sent and what the collector looked like when
+    start-up completed. The collector's state is put back."""
     import config.asgi
 
     async def nothing() -> None:
@@ -40,11 +37,11 @@ def start_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[str]
     monkeypatch.setattr(config.asgi.gateway_application, "startup", nothing)
     monkeypatch.setattr(config.asgi.gateway_application, "shutdown", nothing)
     thresholds = gc.get_threshold()
-    during_start_up.clear()
 
-    def run() -> list[str]:
+    def run() -> tuple[list[str], dict[str, Any]]:
         messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
         sent: list[str] = []
+        during_start_up: dict[str, Any] = {}
 
         async def receive() -> dict:
             return next(messages)
@@ -55,7 +52,7 @@ def start_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[str]
                 during_start_up.update(frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
 
         asyncio.run(config.asgi.application({"type": "lifespan"}, receive, send))
-        return sent
+        return sent, during_start_up
 
     gc.unfreeze()
     try:
@@ -66,19 +63,20 @@ def start_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[str]
 
 
 def test_start_up_freezes_the_heap_it_built_so_the_collector_never_walks_it_again(
-    start_up: Callable[[], list[str]],
+    start_up: Callable[[], tuple[list[str], dict[str, Any]]],
 ) -> None:
-    assert start_up() == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    sent, during_start_up = start_up()
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert during_start_up["frozen"] > 1000  # Django's apps and this test run's modules, at least
 
 
 def test_start_up_lets_the_young_generation_grow_before_the_collector_runs(
-    start_up: Callable[[], list[str]],
+    start_up: Callable[[], tuple[list[str], dict[str, Any]]],
 ) -> None:
     import config.asgi
 
     gc.set_threshold(700, 10, 10)  # Python's default
-    start_up()
+    _, during_start_up = start_up()
     # Requests in flight keep thousands of young objects alive; at 700 the collector walked them
     # every ~14 requests. The older generations keep their own thresholds.
     assert during_start_up["thresholds"] == (config.asgi.YOUNG_COLLECTION_THRESHOLD, 10, 10)
