@@ -13,7 +13,6 @@ string.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
@@ -26,6 +25,9 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from config.logs import FORMATS as _LOG_FORMATS
+from config.logs import LEVELS as _LOG_LEVELS
+from config.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -391,75 +393,15 @@ if TESTING and not env_bool("KEYGATE_TEST_REAL_ARGON2", default=False):
 # gateway's configured routes). Optional: when it cannot be imported, common names are offered.
 KEYGATE_MODEL_CHOICES = env_str("KEYGATE_MODEL_CHOICES", "gateway.routing.model_choices")
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", _LOG_LEVELS)
-# Anything shaped like a Keygate key — the prefix, a public id, then 8+ more key characters
-# (a whole key, a mistyped one, a truncated one) — is masked in every log line, whoever logs it:
-# a key pasted into a URL ("Not Found: /keys/sk-kg-…"), an exception message, a library's debug.
-_KEY_IN_LOG = re.compile(rf"({re.escape(KEYGATE_KEY_PREFIX)}-[0-9A-Za-z]{{12}})[0-9A-Za-z]{{8,}}")
-
-
-def _redact_keys(record: logging.LogRecord) -> bool:
-    """Log filter: mask key material in the message and the stack trace (keeps the public id)."""
-    message = record.getMessage()
-    trace = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
-    if _KEY_IN_LOG.search(message) or _KEY_IN_LOG.search(trace):
-        record.msg = _KEY_IN_LOG.sub(r"\1…[redacted]", message + ("\n" + trace if trace else ""))
-        record.args, record.exc_info, record.exc_text = (), None, None
-    return True
-
-
-def _without_traceback(record: logging.LogRecord) -> bool:
-    """Log filter: keep the line, drop the stack trace (for requests refused on purpose)."""
-    record.exc_info = None
-    record.exc_text = None
-    return True
-
-
-_PLAIN_OR_JSON = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "redact_keys": {"()": lambda: _redact_keys},
-        # Django logs a refused request (a bad Host header, an oversized form, a forged session)
-        # on django.security with the exception's stack trace. It is the client's fault, not a
-        # bug: one line that says what was refused is what an operator needs.
-        "without_traceback": {"()": lambda: _without_traceback},
-    },
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "gateway.logfmt.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": _PLAIN_OR_JSON, "filters": ["redact_keys"]},
-        "access": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact_keys"]},
-        "security": {
-            "class": "logging.StreamHandler",
-            "formatter": _PLAIN_OR_JSON,
-            "filters": ["without_traceback", "redact_keys"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        "django.security": {"handlers": ["security"], "level": LOG_LEVEL, "propagate": False},
-        # At DEBUG, Django's template engine logs every missing variable with the page's whole
-        # context — which, on the page that shows a new key once, holds that key. Never below INFO.
-        "django.template": {
-            "handlers": ["console"],
-            "level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL,
-            "propagate": False,
-        },
-        # One JSON line per proxied request (request id, key's public id, model, status, timings).
-        # Set KEYGATE_ACCESS_LOG=WARNING to silence it.
-        "keygate.access": {
-            "handlers": ["access"],
-            "level": env_choice("KEYGATE_ACCESS_LOG", "INFO", _LOG_LEVELS),
-            "propagate": False,
-        },
-    },
-}
+# config/logs.py: every line masks anything shaped like a key. KEYGATE_ACCESS_LOG=WARNING silences
+# the gateway's access log (one JSON line per proxied request).
+LOGGING = logging_config(
+    level=LOG_LEVEL,
+    access_level=env_choice("KEYGATE_ACCESS_LOG", "INFO", _LOG_LEVELS),
+    log_format=env_choice("LOG_FORMAT", "plain", _LOG_FORMATS),
+    key_prefix=KEYGATE_KEY_PREFIX,
+)
 
 # Gateway (DESIGN §3). Without Redis, a key revoked in another process is refused within
 # KEYGATE_STATE_TTL seconds; in the process that revoked it, at once.
